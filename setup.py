@@ -1,0 +1,29 @@
+"""tl_app: transfer-learning recipes on Keras/TensorFlow, exported for TF Serving."""
+from setuptools import find_packages, setup
+
+setup(
+    name="tl_app",
+    version="0.1.0",
+    description="Keras/TensorFlow transfer-learning app framework: recipes, phases, TF Serving exports",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    # Recipes live in ./recipes but install as tl_app.recipes: a top-level
+    # package named `recipes` would collide with others in site-packages.
+    packages=find_packages(include=["tl_app", "tl_app.*"]) + ["tl_app.recipes"],
+    package_dir={"tl_app.recipes": "recipes"},
+    install_requires=[
+        "tensorflow==2.21.*",  # the full package: keras-hub needs tensorflow-text
+        "keras>=3.10,<4",
+        "keras-hub>=0.32,<0.33",
+        "tensorflow-datasets>=4.9",
+        "tensorboard>=2.21,<2.22",  # TF 2.21 no longer pulls it in
+        "click>=8.1",
+        "scikit-learn>=1.3",  # the embedded `digits` data set
+        "pillow>=10",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+    },
+    entry_points={"console_scripts": ["tl-app=tl_app.cli:main"]},
+)

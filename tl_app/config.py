@@ -1,0 +1,120 @@
+"""Recipe configs: typed dataclasses with defaults, `key=value` overrides, JSON round trip.
+
+Every field of a recipe's config can be set from the command line with
+`--set key=value`; the value is parsed by the field's type, so a typo or a
+wrong type fails before any data is loaded.
+"""
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass
+
+from tl_app.errors import UserError
+
+
+@dataclass
+class RecipeConfig:
+    """Fields every recipe has. Recipes subclass this to add their own."""
+
+    epochs: int = 5
+    batch_size: int = 32  # global batch size (split across replicas)
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    dropout: float = 0.2
+    seed: int = 42  # data splits and initial weights; fixed so runs repeat
+    data_dir: typing.Optional[str] = None
+    validation_fraction: float = 0.1  # carved from train when a data set has no validation split
+    test_fraction: float = 0.2  # carved from the data when a data set has no test split
+    steps_per_execution: int = 1
+    shuffle_buffer: int = 10_000
+
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+_NONE = {"none", "null"}
+
+
+def _type_name(tp):
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _is_optional(tp):
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    return (origin is typing.Union or origin is types.UnionType) and type(None) in args
+
+
+def parse_value(key, raw, tp):
+    """Parse the string `raw` as type `tp` (int, float, bool, str, Optional, Literal)."""
+    text = raw.strip()
+    if _is_optional(tp):
+        if text.lower() in _NONE:
+            return None
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = inner[0] if len(inner) == 1 else str
+    if typing.get_origin(tp) is typing.Literal:
+        choices = typing.get_args(tp)
+        if text in choices:
+            return text
+        raise UserError(f"--set {key}={raw}: expected one of {', '.join(map(str, choices))}.")
+    try:
+        if tp is bool:
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise ValueError
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+        if tp is str:
+            return raw
+    except ValueError:
+        pass
+    else:
+        raise UserError(f"--set {key}={raw}: config fields of type {_type_name(tp)} cannot be set from the command line.")
+    raise UserError(f"--set {key}={raw}: '{raw}' is not a valid {_type_name(tp)} (field '{key}' has type {_type_name(tp)}).")
+
+
+def field_types(config_cls):
+    hints = typing.get_type_hints(config_cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(config_cls)}
+
+
+def apply_overrides(config, assignments, recipe_name="the recipe"):
+    """A copy of `config` with `["key=value", ...]` applied, each checked against the field's type."""
+    types_by_name = field_types(type(config))
+    changes = {}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"--set {item!r}: expected key=value, e.g. --set epochs=3.")
+        if key not in types_by_name:
+            close = difflib.get_close_matches(key, list(types_by_name), n=1, cutoff=0.6)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UserError(
+                f"--set {item}: '{key}' is not a config field of {recipe_name}.{hint}"
+                f" See `tl-app config {recipe_name}` for the fields."
+            )
+        changes[key] = parse_value(key, raw, types_by_name[key])
+    return dataclasses.replace(config, **changes)
+
+
+def to_dict(config):
+    return dataclasses.asdict(config)
+
+
+def to_json(config):
+    return json.dumps(to_dict(config), indent=2, sort_keys=True)
+
+
+def describe_fields(config):
+    """Rows of (name, type, value) for `tl-app config`."""
+    types_by_name = field_types(type(config))
+    return [(name, _type_name(tp), getattr(config, name)) for name, tp in types_by_name.items()]

@@ -1,0 +1,1 @@
+"""tf.data builders: tfds data sets, idx files, in-memory arrays."""

@@ -1,0 +1,138 @@
+"""The Recipe base class: what a recipe says, and the hooks the framework calls.
+
+A recipe says only what differs between tasks: which data, which model (a
+pretrained base plus a new head), which training phases, how its inputs are
+served. Strategy, callbacks, logging, evaluation and export live once in
+`tl_app` and work for every recipe.
+
+Conventions every recipe follows:
+- `load_data` returns unbatched `(inputs, label)` datasets with int labels.
+- `build_model` takes raw inputs (pixel values, image tensors, strings) and
+  returns class probabilities (softmax, float32): preprocessing is inside the
+  model, so the export needs no client-side code.
+- `build_model` is called inside the distribution strategy's scope.
+"""
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Dict, List, Optional
+
+from tl_app.config import RecipeConfig
+
+
+@dataclass
+class DataSplits:
+    """Unbatched `(inputs, label)` datasets and the class names (index = label)."""
+
+    train: Any
+    validation: Any
+    test: Any
+    class_names: List[str]
+    # What `test` really is: data sets whose test split has no labels report on another split.
+    test_split_name: str = "test"
+    # Lines worth telling the user about the data (skipped files, truncation, ...).
+    notes: List[str] = field(default_factory=list)
+
+
+@dataclass
+class FeatureCache:
+    """Train a phase on precomputed features: valid while `extractor` is frozen.
+
+    `extractor` maps raw inputs to features and `head` maps features to
+    probabilities; both share their layers with the full model, so training
+    `head` trains the full model's head.
+    """
+
+    extractor: Any
+    head: Any
+
+
+@dataclass
+class Phase:
+    """One stretch of training with one optimizer; epochs continue across phases."""
+
+    name: str
+    epochs: int
+    learning_rate: float
+    # Sets which layers train in this phase (e.g. unfreeze the top of the base).
+    prepare: Optional[Callable[[Any], None]] = None
+    # Set when the phase may train on cached features instead of raw inputs.
+    feature_cache: Optional[FeatureCache] = None
+    # Whether the recipe's training augmentation applies in this phase.
+    augment: bool = True
+    # Per-phase overrides of optimizer config fields (e.g. {"optimizer": "adamw"}).
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ServingSignature:
+    """A SavedModel signature: `fn(*inputs) -> dict of outputs` and its input specs."""
+
+    fn: Callable
+    input_signature: List[Any]
+
+
+class Recipe:
+    """Base class of every recipe; subclass it and decorate with `@register(name)`.
+
+    Args:
+        config: the recipe's config (an instance of `Config`); `None` means the defaults.
+
+    Examples:
+        >>> from tl_app import registry
+        >>> recipe = registry.get("digits")(None)
+        >>> recipe.config.epochs
+        30
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = RecipeConfig
+    defaults: ClassVar[Optional[RecipeConfig]] = None
+    # Name of the input of the exported `serving_default` signature.
+    serving_input_name: ClassVar[str] = "inputs"
+
+    def __init__(self, config=None):
+        self.config = config if config is not None else self.default_config()
+
+    @classmethod
+    def default_config(cls):
+        if cls.defaults is None:
+            return cls.Config()
+        return dataclasses.replace(cls.defaults)
+
+    @classmethod
+    def summary(cls):
+        """The one-line description shown by `tl-app list`: the docstring's first line."""
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    # ---- what every recipe must say -------------------------------------
+    def load_data(self) -> DataSplits:
+        raise NotImplementedError(f"{type(self).__name__} must implement load_data()")
+
+    def build_model(self, data: DataSplits):
+        raise NotImplementedError(f"{type(self).__name__} must implement build_model()")
+
+    # ---- hooks with sensible defaults -----------------------------------
+    def phases(self, model) -> List[Phase]:
+        """Training phases in order. Default: one phase training the whole model."""
+        cfg = self.config
+        return [Phase("train", cfg.epochs, cfg.learning_rate)]
+
+    def augment(self, batched_dataset):
+        """Training-only augmentation of batched `(inputs, label)` data. Default: none."""
+        return batched_dataset
+
+    def loss(self):
+        import keras
+
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    def metrics(self):
+        return ["accuracy"]
+
+    def serving_signatures(self, model, class_names) -> Dict[str, ServingSignature]:
+        """Signatures of the export. Default: `serving_default` takes the model's raw input."""
+        from tl_app import export
+
+        spec = export.input_spec_of(model, self.serving_input_name)
+        return {"serving_default": export.classification_signature(model, class_names, spec)}
