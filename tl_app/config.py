@@ -29,6 +29,23 @@ class RecipeConfig:
     test_fraction: float = 0.2  # carved from the data when a data set has no test split
     steps_per_execution: int = 1
     shuffle_buffer: int = 10_000
+    # Fine-tuning controls (tl_app.optim / tl_app.train implement them; recipes set defaults).
+    lr_schedule: str = "constant"  # constant | step | exponential | cosine | linear (decay to 0)
+    warmup_steps: int = 0  # linear warmup from 0; when 0, warmup_fraction applies
+    warmup_fraction: float = 0.0  # share of a phase's steps spent warming up
+    weight_decay: float = 0.0  # decoupled (adamw); LayerNorm and bias weights excluded
+    momentum: float = 0.9  # sgd
+    clipnorm: typing.Optional[float] = None
+    clipvalue: typing.Optional[float] = None
+    l1: float = 0.0  # on the new head's kernels
+    l2: float = 0.0
+    label_smoothing: float = 0.0
+    early_stopping_patience: typing.Optional[int] = None  # None = no early stopping
+    early_stopping_monitor: str = "val_loss"
+    restore_best_weights: bool = True
+    class_weight: typing.Optional[str] = None  # None, or "auto" (balanced)
+    mixed_precision: typing.Optional[str] = None  # None | bfloat16 | float16
+    deterministic: bool = False  # op determinism (slower); seeds are always set
 
 
 _TRUE = {"true", "yes", "1", "on"}

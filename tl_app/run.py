@@ -53,6 +53,10 @@ def run_recipe(recipe, options=None):
     log.info(f"run {run_dir} (recipe {recipe.name}, seed {cfg.seed}, {strategy.num_replicas_in_sync} replica(s))")
 
     keras.utils.set_random_seed(cfg.seed)
+    if cfg.mixed_precision:
+        # Before any layer is built: layers read the global policy at construction.
+        keras.mixed_precision.set_global_policy(f"mixed_{cfg.mixed_precision}")
+        log.info(f"mixed precision: mixed_{cfg.mixed_precision}")
     data = recipe.load_data()
     sizes = ", ".join(f"{name} {_count(ds) if _count(ds) is not None else '?'}" for name, ds in
                       (("train", data.train), ("validation", data.validation), (data.test_split_name, data.test)))

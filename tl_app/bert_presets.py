@@ -1,0 +1,1 @@
+"""BERT presets: keras-hub names, local directories, the offline MiniLM asset. (Being written.)"""

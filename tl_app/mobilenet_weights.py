@@ -1,0 +1,1 @@
+"""MobileNetV2 weights: imagenet, a file, the offline asset, or none. (Being written.)"""
