@@ -78,7 +78,7 @@ class IdxOrTfdsRecipe(MLPClassifier):
             self.tfds_name,
             {"train": f"train[:{100 - held_out}%]", "validation": f"train[{100 - held_out}%:]", "test": "test"},
             data_dir=cfg.tfds_data_dir,
-            offline_hint="Or pass --data-dir DIR holding the four idx files (train-images-idx3-ubyte.gz, ...).",
+            offline_hint="Run once online, or pass --data-dir DIR holding the four idx files (train-images-idx3-ubyte.gz, ...).",
         )
 
         def to_pixels(image, label):  # [28, 28, 1] uint8 -> [28, 28] float32, as the idx path gives

@@ -16,21 +16,13 @@ def workdir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def cli():
-    """Invoke `tl-app` in-process: returns (exit_code, stdout, stderr)."""
-    from tl_app.cli import main
+    """Invoke `tl-app ARGS...` with click's test runner; returns the click Result."""
+    from click.testing import CliRunner
+
+    from tl_app.cli import cli as group
 
     def invoke(*args):
-        import io
-        import contextlib
-
-        out, err = io.StringIO(), io.StringIO()
-        code = 0
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main(list(args))
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-        return code, out.getvalue(), err.getvalue()
+        return CliRunner().invoke(group, list(args), prog_name="tl-app")
 
     return invoke
 

@@ -1,6 +1,4 @@
 """`tl-app`: run transfer-learning recipes and export them for TF Serving."""
-import sys
-
 import click
 
 from tl_app.errors import UserError
@@ -22,7 +20,26 @@ def _resolved_config(recipe_cls, assignments, **flags):
     return dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _UserErrorExit(click.ClickException):
+    """A UserError as click shows it: `error: <message>` on stderr, exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(f"error: {self.message}", err=True)
+
+
+class _Group(click.Group):
+    """Turns UserError from any command into one line and exit code 2 (no traceback)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise _UserErrorExit(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="tl_app")
 def cli():
     """Transfer learning with Keras: pick a recipe, train it, export it for TF Serving.
@@ -121,24 +138,11 @@ def run(recipe, epochs, batch_size, data_dir, assignments, export_dir, logdir, r
 
 
 def main(argv=None):
-    """Console entry point: user errors are one line on stderr and exit code 2."""
+    """Console entry point (quiet TensorFlow environment, then the click group)."""
     from tl_app.quiet import set_quiet_environment
 
     set_quiet_environment()
-    try:
-        cli.main(args=argv, prog_name="tl-app", standalone_mode=False)
-    except UserError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    cli.main(args=argv, prog_name="tl-app")
 
 
 if __name__ == "__main__":

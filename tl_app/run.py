@@ -47,17 +47,16 @@ def run_recipe(recipe, options=None):
     if options.export:
         export.check_export_dir(options.export_dir)  # before training: fail in seconds, not epochs
     strategy = make_strategy(options.strategy)
+    keras.utils.set_random_seed(cfg.seed)
+    data = recipe.load_data()  # before the run directory exists: bad data leaves nothing behind
     run_dir = runs.create_run_dir(options.logdir, recipe.name, options.run_id)
     config_dict = {"recipe": recipe.name, **config_lib.to_dict(cfg)}
     runs.write_json(run_dir, "config.json", config_dict)
     log.info(f"run {run_dir} (recipe {recipe.name}, seed {cfg.seed}, {strategy.num_replicas_in_sync} replica(s))")
-
-    keras.utils.set_random_seed(cfg.seed)
     if cfg.mixed_precision:
         # Before any layer is built: layers read the global policy at construction.
         keras.mixed_precision.set_global_policy(f"mixed_{cfg.mixed_precision}")
         log.info(f"mixed precision: mixed_{cfg.mixed_precision}")
-    data = recipe.load_data()
     sizes = ", ".join(f"{name} {_count(ds) if _count(ds) is not None else '?'}" for name, ds in
                       (("train", data.train), ("validation", data.validation), (data.test_split_name, data.test)))
     log.info(f"data: {sizes} examples, {len(data.class_names)} classes")

@@ -60,8 +60,8 @@ def find_idx_files(data_dir):
             missing.append(canonical)
     if missing:
         raise UserError(
-            f"--data-dir {data_dir}: missing idx file(s) {', '.join(missing)}; expected {EXPECTED}"
-            " (e.g. /usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist)."
+            f"--data-dir {data_dir}: missing {', '.join(missing)}; the folder needs the four idx files of"
+            " MNIST/Fashion-MNIST (e.g. /usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist)."
         )
     return found
 
