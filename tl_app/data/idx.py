@@ -50,7 +50,7 @@ def read_idx(path):
 def find_idx_files(data_dir):
     """Paths of the four idx files in `data_dir`, or a UserError naming what is missing."""
     if not os.path.isdir(data_dir):
-        raise UserError(f"--data-dir {data_dir}: no such directory; name the folder holding {EXPECTED}.")
+        raise UserError(f"--data-dir {data_dir}: no such directory; name the folder holding the four idx files ({EXPECTED}).")
     found, missing = {}, []
     for key, (pattern, canonical) in IDX_FILES.items():
         matches = sorted(glob.glob(os.path.join(data_dir, pattern)))

@@ -1,0 +1,59 @@
+# tl_app: every target installs what it needs first (a fresh machine needs only python3 and make).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+TL := $(VENV)/bin/tl-app
+STAMP := $(VENV)/.tl_app-installed
+ASSETS_STAMP := $(VENV)/.tl_app-assets
+recipe ?=
+args ?=
+
+.DEFAULT_GOAL := default
+.PHONY: default help install assets run test bench tensorboard clean-runs
+
+default:  ## `make recipe=NAME [args="..."]` runs that recipe; a bare `make` prints help
+ifneq ($(strip $(recipe)),)
+	@$(MAKE) --no-print-directory train recipe=$(recipe) args='$(args)'
+else
+	@$(MAKE) --no-print-directory help
+endif
+
+help:  ## this list
+	@echo "tl_app make targets (VENV=$(VENV)):"
+	@echo "  make run                      train the embedded default recipe (digits) and export it"
+	@echo "  make recipe=NAME args=\"...\"   tl-app run NAME ARGS (e.g. recipe=fashion_mnist args=\"--data-dir DIR\")"
+	@echo "  make test                     install, prepare offline assets, run the test suite"
+	@echo "  make install                  create $(VENV) and install tl_app with its test extra"
+	@echo "  make assets                   prepare offline pretrained weights (tl-app assets)"
+	@echo "  make bench                    run the benchmarks in benchmarks/"
+	@echo "  make tensorboard              TensorBoard on runs/ at http://127.0.0.1:6006"
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $@
+
+install: $(STAMP)  ## venv + editable install with the test extra
+
+$(ASSETS_STAMP): $(STAMP)
+	$(TL) assets
+	@touch $@
+
+assets: $(ASSETS_STAMP)  ## offline pretrained weights
+
+run: $(STAMP)  ## the main job on the embedded default recipe
+	$(TL) run digits $(args)
+
+train: $(STAMP)
+	$(TL) run $(recipe) $(args)
+
+test: $(ASSETS_STAMP)  ## the test suite; pytest's "no tests ran" (exit 5) is a failure
+	@$(PY) -m pytest $(args); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+bench: $(ASSETS_STAMP)  ## benchmarks (ratios against plain-Keras baselines)
+	$(PY) benchmarks/overhead.py
+
+tensorboard: $(STAMP)  ## TensorBoard on runs/
+	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port 6006

@@ -1,0 +1,61 @@
+"""Small builders the tests share: idx files, fresh-process runners."""
+import gzip
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+
+def write_idx(path, array):
+    """Write `array` (uint8) as a gzipped idx file, the MNIST distribution format."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def write_fake_mnist_dir(folder, n_train=200, n_test=50, seed=0):
+    """Four idx files of learnable 28x28 data: class k has a bright block in row band k."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+
+    def make(n):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
+        for i, k in enumerate(labels):
+            images[i, 2 * k : 2 * k + 4, :] = 250
+        return images, labels
+
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images, labels = make(n)
+        write_idx(os.path.join(folder, f"{prefix}-images-idx3-ubyte.gz"), images)
+        write_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte.gz"), labels)
+    return folder
+
+
+# Prepend to fresh-process code that must prove an export needs no Keras: `import tensorflow`
+# itself loads parts of keras, so keras cannot be blocked before it; after it, any further
+# keras / keras_hub import (as loading a Keras-dependent SavedModel would do) raises.
+NO_KERAS_PRELUDE = """
+import sys
+import tensorflow as tf
+class _BlockKeras:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("keras", "keras_hub", "keras_nlp", "tf_keras"):
+            raise ImportError("this process must not import " + name)
+sys.meta_path.insert(0, _BlockKeras())
+"""
+
+
+def run_python(code, timeout=120, env_extra=None):
+    """Run `code` in a fresh Python process; returns CompletedProcess (text)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env_extra or {}))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def run_tl_app(args, cwd, timeout=120, env_extra=None):
+    """Run the installed `tl-app` console script in a fresh process."""
+    env = dict(os.environ, **(env_extra or {}))
+    exe = os.path.join(os.path.dirname(sys.executable), "tl-app")
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)

@@ -1,0 +1,168 @@
+"""`tl-app` end to end with click's runner, and every bad input of the foundation issue."""
+import json
+import os
+import time
+
+import pytest
+
+from helpers import run_tl_app, write_fake_mnist_dir
+
+
+def test_list_names_every_recipe_with_a_description(cli):
+    result = cli("list")
+    assert result.exit_code == 0
+    lines = dict(line.split(None, 1) for line in result.output.strip().splitlines())
+    assert {"digits", "mnist", "fashion_mnist"} <= set(lines)
+    assert all(desc.strip() for desc in lines.values())
+
+
+def test_help_lists_commands_and_run_options(cli):
+    top = cli("--help")
+    assert top.exit_code == 0 and "run" in top.output and "list" in top.output
+    run_help = cli("run", "--help").output
+    for option in ("--epochs", "--batch-size", "--data-dir", "--set", "--export-dir", "--logdir", "--seed", "--no-export"):
+        assert option in run_help
+
+
+def test_config_shows_fields_after_overrides(cli):
+    result = cli("config", "digits", "--set", "epochs=7")
+    assert result.exit_code == 0
+    assert any(line.split()[:3] == ["epochs", "int", "7"] for line in result.output.splitlines())
+
+
+def test_run_digits_end_to_end(cli, workdir):
+    result = cli("run", "digits", "--epochs", "20", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert "test metrics" in result.output and "accuracy" in result.output
+    export = workdir / "saved_models" / "digits" / "1"
+    assert (export / "saved_model.pb").is_file()
+    assert (export / "assets.extra" / "labels.txt").read_text().split() == [str(d) for d in range(10)]
+    metrics = json.loads((export / "assets.extra" / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.9 and metrics["loss"] > 0
+    config = json.loads((export / "assets.extra" / "config.json").read_text())
+    assert config["recipe"] == "digits" and config["epochs"] == 20 and config["seed"] == 1
+
+    (run_dir,) = (workdir / "runs" / "digits").iterdir()
+    assert json.loads((run_dir / "config.json").read_text()) == config
+    assert json.loads((run_dir / "metrics.json").read_text()) == metrics
+    assert any((run_dir / "train").iterdir()) and any((run_dir / "validation").iterdir())
+
+
+def test_run_writes_loss_accuracy_and_learning_rate_per_epoch(cli, workdir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert cli("run", "digits", "--epochs", "3", "--no-export").exit_code == 0
+    (run_dir,) = (workdir / "runs" / "digits").iterdir()
+    tags = {}
+    for split in ("train", "validation"):
+        acc = EventAccumulator(str(run_dir / split))
+        acc.Reload()
+        tags[split] = acc
+    train_tags = set(tags["train"].Tags()["tensors"])
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= train_tags
+    assert {"epoch_loss", "epoch_accuracy"} <= set(tags["validation"].Tags()["tensors"])
+    assert [e.step for e in tags["train"].Tensors("epoch_loss")] == [0, 1, 2]
+    assert not (workdir / "saved_models").exists()
+
+
+def test_fashion_mnist_reads_idx_files(cli, workdir):
+    data = write_fake_mnist_dir(str(workdir / "idx"))
+    result = cli("run", "fashion_mnist", "--data-dir", data, "--epochs", "3", "--no-export")
+    assert result.exit_code == 0, result.output
+    assert "test metrics" in result.output
+
+
+def test_mnist_with_tfds_mock_data(cli, workdir, tfds_mock):
+    with tfds_mock(num_examples=64):
+        result = cli("run", "mnist", "--epochs", "1", "--batch-size", "16")
+    assert result.exit_code == 0, result.output
+    labels = (workdir / "saved_models" / "mnist" / "1" / "assets.extra" / "labels.txt").read_text().split()
+    assert labels == [str(d) for d in range(10)]
+
+
+# ---- bad input: one line, exit code 2, no traceback ---------------------------
+
+def _assert_one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_unknown_recipe_lists_known_and_suggests(cli):
+    _assert_one_line_error(cli("run", "digit"), "unknown recipe 'digit'", "Did you mean 'digits'?", "fashion_mnist")
+
+
+def test_unknown_set_key(cli, workdir):
+    _assert_one_line_error(cli("run", "digits", "--set", "epocs=3"), "'epocs' is not a config field", "'epochs'")
+
+
+def test_set_value_of_the_wrong_type(cli, workdir):
+    _assert_one_line_error(cli("run", "digits", "--set", "batch_size=big"), "'big' is not a valid int")
+
+
+def test_data_dir_missing(cli, workdir):
+    _assert_one_line_error(cli("run", "fashion_mnist", "--data-dir", "nowhere"), "nowhere", "no such directory")
+
+
+def test_data_dir_without_idx_files(cli, workdir):
+    (workdir / "empty").mkdir()
+    _assert_one_line_error(cli("run", "mnist", "--data-dir", "empty"), "missing train-images-idx3-ubyte.gz")
+
+
+def test_truncated_idx_file(cli, workdir):
+    data = write_fake_mnist_dir(str(workdir / "idx"), n_train=20, n_test=10)
+    path = os.path.join(data, "train-images-idx3-ubyte.gz")
+    import gzip
+
+    raw = gzip.open(path).read()
+    with gzip.open(path, "wb") as f:
+        f.write(raw[: len(raw) // 2])
+    _assert_one_line_error(cli("run", "mnist", "--data-dir", data), "truncated or corrupt")
+
+
+def test_tfds_not_prepared_offline_fails_fast_naming_data_dir(cli, workdir):
+    started = time.time()
+    result = cli("run", "mnist", "--set", f"tfds_data_dir={workdir / 'tfds'}")
+    _assert_one_line_error(result, "not prepared", "--data-dir")
+    assert time.time() - started < 30
+    assert not (workdir / "runs").exists()  # nothing left behind by a failed start
+
+
+def test_export_dir_that_cannot_be_written(cli, workdir):
+    (workdir / "a_file").write_text("not a directory")
+    started = time.time()
+    _assert_one_line_error(cli("run", "digits", "--export-dir", "a_file"), "--export-dir a_file")
+    assert time.time() - started < 30
+
+
+def test_digits_rejects_data_dir(cli, workdir):
+    _assert_one_line_error(cli("run", "digits", "--data-dir", "."), "takes no --data-dir")
+
+
+def test_console_script_prints_one_line_and_no_tensorflow_noise(workdir):
+    """The real `tl-app` process: one error line on stderr, nothing else, exit 2, quickly."""
+    started = time.time()
+    proc = run_tl_app(["run", "mnist", "--data-dir", "nowhere"], cwd=workdir)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --data-dir nowhere: no such directory"), proc.stderr
+    assert proc.stdout == ""
+    assert time.time() - started < 30
+
+
+def test_network_probe_answers_quickly_when_nothing_listens(monkeypatch):
+    import socket
+
+    from tl_app.data import tfds_source
+
+    monkeypatch.delenv("TL_APP_OFFLINE", raising=False)
+    with socket.socket() as s:  # a port on loopback that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(tfds_source, "_PROBE_HOST", ("127.0.0.1", port))
+    started = time.time()
+    assert tfds_source.network_available(timeout=2) is False
+    assert time.time() - started < 3
