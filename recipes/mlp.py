@@ -39,14 +39,18 @@ class MLPClassifier(Recipe):
         import keras
         from keras import layers
 
+        from tl_app.regularize import head_regularizer
+
         cfg = self.config
+        regularizer = head_regularizer(cfg)  # --set l1=... / l2=...
         shape = tuple(data.train.element_spec[0].shape)
         inputs = keras.Input(shape=shape, dtype="float32", name="pixels")
         x = layers.Rescaling(1.0 / self.pixel_max, name="scale_pixels")(inputs)
         x = layers.Flatten()(x)
-        x = layers.Dense(cfg.hidden_units, activation="relu")(x)
+        x = layers.Dense(cfg.hidden_units, activation="relu", kernel_regularizer=regularizer)(x)
         x = layers.Dropout(cfg.dropout)(x)
-        outputs = layers.Dense(len(data.class_names), activation="softmax", dtype="float32", name="probabilities")(x)
+        outputs = layers.Dense(len(data.class_names), activation="softmax", dtype="float32", name="probabilities",
+                               kernel_regularizer=regularizer)(x)
         return keras.Model(inputs, outputs, name=f"{self.name}_mlp")
 
 

@@ -33,6 +33,9 @@ class RecipeConfig:
     lr_schedule: str = "constant"  # constant | step | exponential | cosine | linear (decay to 0)
     warmup_steps: int = 0  # linear warmup from 0; when 0, warmup_fraction applies
     warmup_fraction: float = 0.0  # share of a phase's steps spent warming up
+    decay_rate: float = 0.5  # step: factor every step_every_epochs; exponential: factor per epoch
+    step_every_epochs: int = 1  # step schedule: epochs between drops
+    min_learning_rate: float = 0.0  # floor of every decaying schedule (cosine and linear end there)
     weight_decay: float = 0.0  # decoupled (adamw); LayerNorm and bias weights excluded
     momentum: float = 0.9  # sgd
     clipnorm: typing.Optional[float] = None
@@ -44,7 +47,7 @@ class RecipeConfig:
     early_stopping_monitor: str = "val_loss"
     restore_best_weights: bool = True
     class_weight: typing.Optional[str] = None  # None, or "auto" (balanced)
-    mixed_precision: typing.Optional[str] = None  # None | bfloat16 | float16
+    mixed_precision: typing.Optional[str] = None  # None | auto (float16 on GPU, bfloat16 on TPU) | bfloat16 | float16
     deterministic: bool = False  # op determinism (slower); seeds are always set
 
 

@@ -17,6 +17,8 @@ from tl_app.errors import UserError
 from tl_app.recipe import ServingSignature
 
 ASSETS_EXTRA = "assets.extra"
+# Keras weights of the exported model, beside the SavedModel: `tl-app run --init-from` loads them.
+KERAS_WEIGHTS = "model.weights.h5"
 
 
 def check_export_dir(base_dir):
@@ -102,7 +104,12 @@ def _write_assets_extra(export_path, class_names, config_dict, metrics):
         json.dump(metrics, f, indent=2, sort_keys=True)
 
 
-def export_model(model, signatures, model_dir, class_names, config_dict, metrics):
+def keras_weights_path(export_path):
+    """Where an export keeps its Keras weights (written when `export_model(..., keras_weights=True)`)."""
+    return os.path.join(export_path, ASSETS_EXTRA, KERAS_WEIGHTS)
+
+
+def export_model(model, signatures, model_dir, class_names, config_dict, metrics, keras_weights=False):
     """Write a complete new version under `model_dir`; return its path.
 
     Args:
@@ -112,6 +119,8 @@ def export_model(model, signatures, model_dir, class_names, config_dict, metrics
         class_names: written to `assets.extra/labels.txt`.
         config_dict: the resolved run config, written to `assets.extra/config.json`.
         metrics: test metrics, written to `assets.extra/metrics.json`.
+        keras_weights: also write `assets.extra/model.weights.h5` (the model's Keras weights) so a
+            new run can start from this export (`tl-app run --init-from`); TF Serving ignores it.
     """
     import keras
 
@@ -128,6 +137,8 @@ def export_model(model, signatures, model_dir, class_names, config_dict, metrics
             archive.add_endpoint(name=name, fn=sig.fn, input_signature=sig.input_signature)
         archive.write_out(tmp, verbose=False)
         _write_assets_extra(tmp, class_names, config_dict, metrics)
+        if keras_weights:
+            model.save_weights(keras_weights_path(tmp))
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a model server may run as another user
         with _locked(model_dir):
             version = next_version(model_dir)

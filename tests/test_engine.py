@@ -1,0 +1,254 @@
+"""The training engine's fine-tuning controls: optimizers, schedules, regularization, losses, phases."""
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tl_app.config import RecipeConfig
+from tl_app.errors import UserError
+from tl_app.recipe import FeatureCache, Phase
+
+
+def _lr_at(optimizer, step):
+    """The optimizer's learning rate when its iteration count is `step`."""
+    optimizer.iterations.assign(step)
+    return float(np.array(optimizer.learning_rate))
+
+
+# ---- schedules: each formula at chosen steps -----------------------------------
+
+STEPS_PER_EPOCH, EPOCHS, PEAK = 10, 5, 0.1  # 50 steps in the phase
+
+
+def _optimizer(**fields):
+    from tl_app.optim import build_optimizer
+
+    cfg = dataclasses.replace(RecipeConfig(), **fields)
+    return build_optimizer(cfg, Phase("p", EPOCHS, PEAK), STEPS_PER_EPOCH)
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    ("constant", lambda s: PEAK),
+    ("step", lambda s: PEAK * 0.5 ** math.floor(s / (2 * STEPS_PER_EPOCH))),
+    ("exponential", lambda s: PEAK * 0.5 ** (s / STEPS_PER_EPOCH)),
+    ("cosine", lambda s: 0.5 * PEAK * (1 + math.cos(math.pi * s / 50))),
+    ("linear", lambda s: PEAK * (1 - s / 50)),
+])
+def test_schedule_follows_its_formula(schedule, expected):
+    optimizer = _optimizer(lr_schedule=schedule, decay_rate=0.5, step_every_epochs=2)
+    for step in (0, 7, 19, 20, 33, 50):
+        assert _lr_at(optimizer, step) == pytest.approx(expected(step), rel=1e-5, abs=1e-9), (schedule, step)
+
+
+def test_warmup_fraction_then_cosine_to_the_floor():
+    # 20% of 50 steps = 10 warmup steps from 0, then cosine over the remaining 40 down to min_learning_rate.
+    optimizer = _optimizer(lr_schedule="cosine", warmup_fraction=0.2, min_learning_rate=0.01)
+    assert _lr_at(optimizer, 0) == pytest.approx(0.0)
+    assert _lr_at(optimizer, 5) == pytest.approx(PEAK * 5 / 10)
+    assert _lr_at(optimizer, 10) == pytest.approx(PEAK)
+    assert _lr_at(optimizer, 30) == pytest.approx(0.01 + (PEAK - 0.01) * 0.5 * (1 + math.cos(math.pi * 20 / 40)))
+    assert _lr_at(optimizer, 50) == pytest.approx(0.01)
+    assert _lr_at(optimizer, 80) == pytest.approx(0.01)  # past the end: stays at the floor
+
+
+def test_warmup_steps_win_over_fraction_and_constant_warms_up():
+    optimizer = _optimizer(warmup_steps=4, warmup_fraction=0.5)
+    assert [_lr_at(optimizer, s) for s in (0, 2, 4, 40)] == pytest.approx([0.0, PEAK / 2, PEAK, PEAK])
+
+
+def test_phase_options_override_the_config():
+    """The contract the text recipe relies on: Phase(options=...) resolved by optim.option."""
+    import keras
+
+    from tl_app.optim import build_optimizer, option
+
+    phase = Phase("fine_tune", 10, 2e-5, options={"optimizer": "adamw", "weight_decay": 0.01, "lr_schedule": "linear",
+                                                  "warmup_fraction": 0.1, "clipnorm": 1.0})
+    cfg = RecipeConfig(optimizer="sgd", lr_schedule="constant")
+    assert option(cfg, phase, "optimizer") == "adamw" and option(cfg, phase, "momentum") == 0.9
+    optimizer = build_optimizer(cfg, phase, steps_per_epoch=10)  # 100 steps, 10 of warmup
+    assert isinstance(optimizer, keras.optimizers.AdamW)
+    assert optimizer.weight_decay == pytest.approx(0.01) and optimizer.clipnorm == 1.0
+    assert _lr_at(optimizer, 5) == pytest.approx(2e-5 * 0.5)
+    assert _lr_at(optimizer, 55) == pytest.approx(2e-5 * (1 - 45 / 90))
+
+
+def test_sgd_momentum_and_clipvalue():
+    import keras
+
+    optimizer = _optimizer(optimizer="sgd", momentum=0.8, clipvalue=0.5)
+    assert isinstance(optimizer, keras.optimizers.SGD)
+    assert optimizer.momentum == pytest.approx(0.8) and optimizer.clipvalue == 0.5
+
+
+def test_adamw_decays_kernels_but_not_biases_or_layer_norm():
+    import keras
+
+    from tl_app.optim import build_optimizer
+
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(4, name="dense")(inputs)
+    outputs = keras.layers.LayerNormalization(name="norm")(x)
+    model = keras.Model(inputs, outputs)
+    for v in model.weights:
+        v.assign(np.ones(v.shape, np.float32))
+    cfg = RecipeConfig(optimizer="adamw", weight_decay=0.1)
+    optimizer = build_optimizer(cfg, Phase("p", 1, 0.5), model=model)
+    # Zero gradients: Adam's step is 0, so any change is the decoupled weight decay (w -= w * wd * lr).
+    optimizer.apply_gradients([(np.zeros(v.shape, np.float32), v) for v in model.trainable_variables])
+    after = {v.path: float(np.array(v).flat[0]) for v in model.trainable_variables}
+    assert after["dense/kernel"] == pytest.approx(1 - 0.1 * 0.5)
+    assert after["dense/bias"] == 1.0 and after["norm/gamma"] == 1.0 and after["norm/beta"] == 1.0
+
+
+# ---- losses, class weights, regularization ------------------------------------
+
+def test_label_smoothing_on_sparse_labels_matches_the_formula():
+    import keras
+
+    from tl_app.losses import training_loss
+
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
+    labels = np.array([0, 2])
+    loss = training_loss(keras.losses.SparseCategoricalCrossentropy(), 0.3)
+    smoothed = np.eye(3)[labels] * 0.7 + 0.3 / 3
+    expected = np.mean(-np.sum(smoothed * np.log(probs), axis=1))
+    assert float(loss(labels, probs)) == pytest.approx(expected, rel=1e-5)
+    assert training_loss(keras.losses.SparseCategoricalCrossentropy(), 0.0).__class__ is \
+        keras.losses.SparseCategoricalCrossentropy
+    with pytest.raises(UserError, match="label smoothing"):
+        training_loss(keras.losses.MeanSquaredError(), 0.1)
+
+
+def test_balanced_class_weights():
+    from tl_app.train import balanced_class_weights
+
+    weights = balanced_class_weights([0, 0, 0, 1], num_classes=3)
+    assert weights == {0: pytest.approx(4 / (2 * 3)), 1: pytest.approx(4 / (2 * 1)), 2: 1.0}
+
+
+def test_head_regularizer_reaches_the_digits_model():
+    from tl_app.recipes.mlp import Digits
+    from tl_app.regularize import head_regularizer
+
+    assert head_regularizer(RecipeConfig()) is None
+    recipe = Digits(dataclasses.replace(Digits.default_config(), l2=0.01))
+    data = recipe.load_data()
+    model = recipe.build_model(data)
+    assert len(model.losses) == 2  # hidden and output kernels
+    plain = Digits(Digits.default_config()).build_model(data)
+    assert plain.losses == []
+    with pytest.raises(UserError, match="negative"):
+        head_regularizer(RecipeConfig(l1=-1.0))
+
+
+def test_bad_optimizer_and_schedule_values_fail_early():
+    from tl_app.optim import check_options
+
+    with pytest.raises(UserError, match="optimizer 'rmsprop'.*adam, adamw, sgd"):
+        check_options(RecipeConfig(optimizer="rmsprop"))
+    with pytest.raises(UserError, match="lr_schedule 'poly'"):
+        check_options(RecipeConfig(lr_schedule="poly"))
+    with pytest.raises(UserError, match="phase 'ft'"):
+        check_options(RecipeConfig(), [Phase("ft", 1, 0.1, options={"lr_schedule": "cyclic"})])
+    with pytest.raises(UserError, match="class_weight"):
+        check_options(RecipeConfig(class_weight="balanced"))
+
+
+# ---- whole runs (in process) --------------------------------------------------
+
+def _run(workdir, recipe_cls=None, loop="auto", **fields):
+    from tl_app.recipes.mlp import Digits
+    from tl_app.run import RunOptions, run_recipe
+
+    recipe_cls = recipe_cls or Digits
+    cfg = dataclasses.replace(recipe_cls.default_config(), **fields)
+    return run_recipe(recipe_cls(cfg), RunOptions(logdir=str(workdir / "runs"), export=False, loop=loop,
+                                                  strategy="one_device"))
+
+
+def _steps(run_dir, split="train", tag="epoch_loss"):
+    """The TensorBoard steps logged for `tag`, sorted (event files of several phases load in name order)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir / split) if not isinstance(run_dir, str) else f"{run_dir}/{split}")
+    acc.Reload()
+    return sorted(e.step for e in acc.Tensors(tag)) if tag in acc.Tags()["tensors"] else []
+
+
+def test_seed_makes_cpu_runs_repeatable(workdir):
+    # (deterministic=true, i.e. op determinism, is process-wide: tests/test_resume.py covers it in a subprocess)
+    first = _run(workdir, epochs=2, seed=7)
+    second = _run(workdir, epochs=2, seed=7)
+    other = _run(workdir, epochs=2, seed=8)
+    assert first.metrics == second.metrics
+    assert first.metrics != other.metrics
+
+
+def test_early_stopping_stops_the_phase_and_records_it(workdir):
+    # learning_rate 0: val_loss never improves, so patience 1 stops after the second epoch.
+    result = _run(workdir, epochs=10, learning_rate=0.0, early_stopping_patience=1)
+    assert _steps(result.run_dir) == [0, 1]
+    complete = json.loads(open(f"{result.run_dir}/complete.json").read())
+    assert complete["epochs"] == 2
+
+
+def _two_phase_recipe():
+    """Digits with a head phase on cached features, then the whole model with per-phase AdamW options."""
+    import keras
+
+    from tl_app.recipes.mlp import Digits
+
+    class Recipe(Digits):
+        name = "two_phase_digits"
+
+        def build_model(self, data):
+            model = super().build_model(data)
+            self.hidden = model.layers[3]  # Dense(hidden)
+            feats = keras.Model(model.input, model.layers[4].output)  # up to Dropout
+            head_in = keras.Input(feats.output.shape[1:])
+            self.cache = FeatureCache(extractor=feats, head=keras.Model(head_in, model.layers[-1](head_in)))
+            return model
+
+        def phases(self, model):
+            def freeze_hidden(m):
+                self.hidden.trainable = False
+
+            def unfreeze(m):
+                self.hidden.trainable = True
+
+            return [Phase("head", 2, 1e-2, prepare=freeze_hidden, feature_cache=self.cache, augment=False),
+                    Phase("fine_tune", 2, 1e-3, prepare=unfreeze, options={"optimizer": "adamw", "weight_decay": 0.01,
+                                                                           "lr_schedule": "linear", "warmup_fraction": 0.1,
+                                                                           "clipnorm": 1.0})]
+
+    return Recipe
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_phases_continue_epochs_in_both_loops(workdir, loop):
+    result = _run(workdir, _two_phase_recipe(), loop=loop)
+    assert _steps(result.run_dir) == [0, 1, 2, 3]
+    assert _steps(result.run_dir, "validation") == [0, 1, 2, 3]
+    assert len(_steps(result.run_dir, tag="epoch_learning_rate")) == 4
+    assert result.metrics["accuracy"] > 0.8
+
+
+def test_custom_loop_matches_fit_on_one_device(workdir):
+    fit = _run(workdir, epochs=4, loop="fit")
+    custom = _run(workdir, epochs=4, loop="custom", class_weight="auto", label_smoothing=0.1, l2=1e-4)
+    assert abs(fit.metrics["accuracy"] - custom.metrics["accuracy"]) < 0.08
+    assert set(_tags(fit.run_dir)) == set(_tags(custom.run_dir))
+
+
+def _tags(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = []
+    for split in ("train", "validation"):
+        acc = EventAccumulator(f"{run_dir}/{split}")
+        acc.Reload()
+        tags += [f"{split}/{t}" for t in acc.Tags()["tensors"]]
+    return tags

@@ -1,0 +1,186 @@
+"""Kill a run (SIGKILL, mid-epoch, in either phase), resume it, and start runs from an export."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from test_engine import _steps
+
+# `tl-app` with a two-phase recipe (a head on cached features, then the whole model with a
+# warmup + linear schedule) and, when KILL_AT=epoch:batch is set, a SIGKILL at that batch.
+SCRIPT = r"""
+import os, signal, sys
+import keras
+from tl_app import train
+from tl_app.recipe import FeatureCache, Phase
+from tl_app.recipes.mlp import Digits
+from tl_app.registry import register
+
+@register("two_phase_digits")
+class TwoPhaseDigits(Digits):
+    def build_model(self, data):
+        model = super().build_model(data)
+        self.hidden = model.layers[3]
+        features = keras.Model(model.input, model.layers[4].output)
+        head_in = keras.Input(features.output.shape[1:])
+        self.cache = FeatureCache(extractor=features, head=keras.Model(head_in, model.layers[-1](head_in)))
+        return model
+
+    def phases(self, model):
+        def freeze(m):
+            self.hidden.trainable = False
+        def unfreeze(m):
+            self.hidden.trainable = True
+        return [Phase("head", 2, 1e-2, prepare=freeze, feature_cache=self.cache, augment=False),
+                Phase("fine_tune", 3, 1e-3, prepare=unfreeze,
+                      options={"lr_schedule": "linear", "warmup_fraction": 0.2, "optimizer": "adamw",
+                               "weight_decay": 0.01})]
+
+if os.environ.get("KILL_AT"):
+    kill_epoch, kill_batch = map(int, os.environ["KILL_AT"].split(":"))
+    class KillAt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == kill_epoch and batch == kill_batch:
+                os.kill(os.getpid(), signal.SIGKILL)
+    standard = train.standard_callbacks
+    train.standard_callbacks = lambda run_dir: standard(run_dir) + [KillAt()]
+
+from tl_app.cli import main
+main(sys.argv[1:])
+"""
+
+ARGS = ["run", "two_phase_digits", "--batch-size", "16", "--set", "deterministic=true"]
+
+
+def _tl_app(workdir, *args, kill_at=None):
+    script = workdir / "tl_app_script.py"
+    script.write_text(SCRIPT)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("KILL_AT", None)
+    if kill_at:
+        env["KILL_AT"] = kill_at
+    return subprocess.run([sys.executable, str(script), *args], cwd=workdir, capture_output=True, text=True,
+                          timeout=180, env=env)
+
+
+def _learning_rates(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    acc = EventAccumulator(f"{run_dir}/train")
+    acc.Reload()
+    return {e.step: float(tensor_util.make_ndarray(e.tensor_proto)) for e in acc.Tensors("epoch_learning_rate")}
+
+
+def test_sigkill_in_each_phase_then_resume_finishes_the_run(workdir):
+    killed = _tl_app(workdir, *ARGS, "--run-id", "k", kill_at="1:5")  # head phase (cached features), 2nd epoch
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    run_dir = workdir / "runs" / "two_phase_digits" / "k"
+    state = json.loads((run_dir / "checkpoints" / "checkpoint.json").read_text())["state"]
+    assert (state["phase"], state["phase_epochs_done"], state["epoch"]) == (0, 1, 1)
+
+    again = _tl_app(workdir, *ARGS, "--resume", kill_at="3:10")  # fine-tune phase, its 2nd epoch
+    assert again.returncode == -9, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "resuming" in again.stdout and "phase 1, 1 of its epochs done" in again.stdout
+    state = json.loads((run_dir / "checkpoints" / "checkpoint.json").read_text())["state"]
+    assert (state["phase"], state["phase_epochs_done"], state["epoch"]) == (1, 1, 3)
+
+    done = _tl_app(workdir, *ARGS, "--run-id", "k")  # an unfinished run named by --run-id continues too
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "phase 2, 1 of its epochs done" in done.stdout
+    assert sorted(_steps(run_dir)) == [0, 1, 2, 3, 4]
+    assert sorted(_steps(run_dir, "validation")) == [0, 1, 2, 3, 4]
+    assert (workdir / "saved_models" / "two_phase_digits" / "1" / "saved_model.pb").is_file()
+    assert json.loads((run_dir / "complete.json").read_text())["epochs"] == 5
+    assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] > 0.85
+
+    # The schedule continued from the restored optimizer: the same learning rates as an uninterrupted run.
+    reference = _tl_app(workdir, *ARGS, "--run-id", "ref", "--no-export")
+    assert reference.returncode == 0
+    assert _learning_rates(run_dir) == pytest.approx(_learning_rates(workdir / "runs" / "two_phase_digits" / "ref"))
+
+    # A complete run is never resumed or overwritten.
+    for extra in (["--resume"], ["--run-id", "k"]):
+        again = _tl_app(workdir, *ARGS, *extra)
+        assert again.returncode == 2 and "is complete" in again.stderr, again.stderr[-2000:]
+        assert again.stderr.count("error:") == 1 and "Traceback" not in again.stderr
+
+
+def test_resume_with_other_settings_or_nothing_to_resume(cli, workdir):
+    result = cli("run", "digits", "--resume")
+    assert result.exit_code == 2 and "no run of digits" in result.output
+    assert cli("run", "digits", "--epochs", "1", "--run-id", "a", "--no-export").exit_code == 0
+    run_dir = workdir / "runs" / "digits" / "a"
+    # As if killed after the last epoch's checkpoint, before the end-of-phase one and the export.
+    os.remove(run_dir / "complete.json")
+    pointer = json.loads((run_dir / "checkpoints" / "checkpoint.json").read_text())
+    pointer["file"], pointer["state"] = "ckpt-epoch00001-phase00-0001.npz", {
+        "phase": 0, "phase_epochs_done": 1, "epoch": 1, "early_stopping": {}}
+    (run_dir / "checkpoints" / "checkpoint.json").write_text(json.dumps(pointer))
+    result = cli("run", "digits", "--epochs", "2", "--resume", "--no-export")
+    assert result.exit_code == 2 and "epochs=1 (now 2)" in result.output, result.output
+    result = cli("run", "digits", "--epochs", "1", "--resume", "--no-export")
+    assert result.exit_code == 0 and "finished before the restart" in result.output, result.output
+    assert _steps(run_dir) == [0]  # nothing retrained: its one epoch was done
+    assert (run_dir / "complete.json").is_file()
+
+
+def test_init_from_an_export(cli, workdir):
+    assert cli("run", "digits", "--epochs", "3", "--seed", "5").exit_code == 0
+    export = workdir / "saved_models" / "digits" / "1"
+    assert (export / "assets.extra" / "model.weights.h5").is_file()
+    exported = json.loads((export / "assets.extra" / "metrics.json").read_text())
+
+    # Zero epochs: the new run's model is exactly the exported one (same test split, same metrics).
+    result = cli("run", "digits", "--epochs", "0", "--seed", "5", "--init-from", str(export), "--no-export",
+                 "--run-id", "from-export")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((workdir / "runs" / "digits" / "from-export" / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(exported["accuracy"])
+    assert metrics["loss"] == pytest.approx(exported["loss"], rel=1e-5)
+
+    bad = cli("run", "digits", "--init-from", str(export), "--set", "hidden_units=32", "--no-export")
+    assert bad.exit_code == 2 and "do not fit this model" in bad.output, bad.output
+    bad = cli("run", "mnist", "--init-from", str(export), "--no-export")
+    assert bad.exit_code == 2 and "export is of recipe 'digits'" in bad.output
+    bad = cli("run", "digits", "--init-from", str(workdir / "nowhere"))
+    assert bad.exit_code == 2 and "no such export directory" in bad.output
+
+
+class _Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_early_stopping_counters_survive_a_restart(workdir, monkeypatch, loop):
+    """learning_rate 0 keeps val_loss flat: patience 2 stops after epoch 3 (index 2) — restart or not."""
+    import dataclasses
+
+    import keras
+
+    from tl_app import train
+    from tl_app.recipes.mlp import Digits
+    from tl_app.run import RunOptions, run_recipe
+
+    class StopAtEpoch2(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise _Interrupted()
+
+    standard = train.standard_callbacks
+    monkeypatch.setattr(train, "standard_callbacks", lambda run_dir: standard(run_dir) + [StopAtEpoch2()])
+    cfg = dataclasses.replace(Digits.default_config(), epochs=10, learning_rate=0.0, early_stopping_patience=2)
+    options = RunOptions(logdir=str(workdir / "runs"), export=False, loop=loop, strategy="one_device", run_id="es")
+    with pytest.raises(_Interrupted):
+        run_recipe(Digits(cfg), options)
+    state = json.loads((workdir / "runs" / "digits" / "es" / "checkpoints" / "checkpoint.json").read_text())["state"]
+    assert state["epoch"] == 2 and state["early_stopping"]["wait"] == 1
+
+    monkeypatch.setattr(train, "standard_callbacks", standard)
+    result = run_recipe(Digits(cfg), dataclasses.replace(options, resume=True))
+    # With the counters restored the phase stops after epoch index 2; fresh counters would run to index 4.
+    assert _steps(result.run_dir) == [0, 1, 2]

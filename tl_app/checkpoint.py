@@ -1,0 +1,142 @@
+"""Per-epoch checkpoints of a run, written atomically, for `--resume` after any kill.
+
+A checkpoint is one `.npz` file in `runs/<recipe>/<run-id>/checkpoints/` with
+the full model's weights, the phase's optimizer variables (its iteration count
+drives the learning-rate schedule) and early stopping's best weights, plus
+`checkpoint.json` naming it with the training state: which phase, how many of
+its epochs are done, how many epochs are done over all phases (the next
+TensorBoard step). Files are written to a temporary name, fsynced and renamed,
+and `checkpoint.json` is replaced only after the `.npz` it names is complete, so a
+SIGKILL at any moment leaves the previous checkpoint intact.
+
+Why not `keras.callbacks.BackupAndRestore`: it restores one `fit` call and
+knows nothing of phases (a different trainable set and a fresh optimizer per
+phase, or a head trained on cached features), so the state here is the
+framework's own: phase index + epoch + weights + optimizer variables.
+"""
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+STATE_FILE = "checkpoint.json"
+
+
+@dataclass
+class TrainingState:
+    """Where training stands.
+
+    Args:
+        phase: index of the phase to run next (or the one in progress).
+        phase_epochs_done: epochs of that phase completed.
+        epoch: epochs completed over all phases (the next epoch's TensorBoard step).
+        early_stopping: the phase's early-stopping counters (best, wait, best_epoch).
+    """
+
+    phase: int = 0
+    phase_epochs_done: int = 0
+    epoch: int = 0
+    early_stopping: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Checkpoint:
+    state: TrainingState
+    model_weights: List[np.ndarray]
+    optimizer_weights: List[np.ndarray]
+    best_weights: Optional[List[np.ndarray]]
+    path: str
+
+
+def _atomic_write(path, write):
+    """Call `write(file)` on a temporary file beside `path`, fsync, then rename onto `path`."""
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _stack(prefix, arrays):
+    return {f"{prefix}/{i:05d}": np.asarray(a) for i, a in enumerate(arrays or [])}
+
+
+def _unstack(npz, prefix):
+    keys = sorted(k for k in npz.files if k.startswith(prefix + "/"))
+    return [npz[k] for k in keys]
+
+
+class CheckpointStore:
+    """The checkpoints of one run directory.
+
+    Args:
+        directory: `<run_dir>/checkpoints` (created on first save).
+        keep: how many checkpoint files to keep (the newest).
+    """
+
+    def __init__(self, directory, keep=2):
+        self.directory = directory
+        self.keep = keep
+
+    def save(self, state, model_weights, optimizer_weights=(), best_weights=None):
+        """Write a checkpoint and point `checkpoint.json` at it; returns its path."""
+        os.makedirs(self.directory, exist_ok=True)
+        name = f"ckpt-epoch{state.epoch:05d}-phase{state.phase:02d}-{state.phase_epochs_done:04d}.npz"
+        path = os.path.join(self.directory, name)
+        arrays = {**_stack("model", model_weights), **_stack("optimizer", optimizer_weights)}
+        if best_weights is not None:
+            arrays.update(_stack("best", best_weights))
+        _atomic_write(path, lambda f: np.savez(f, **arrays))
+        pointer = {"file": name, "state": asdict(state)}
+        _atomic_write(os.path.join(self.directory, STATE_FILE),
+                      lambda f: f.write(json.dumps(pointer, indent=2, sort_keys=True).encode()))
+        self._prune(keep_name=name)
+        return path
+
+    def _prune(self, keep_name):
+        files = sorted(n for n in os.listdir(self.directory) if n.startswith("ckpt-") and n.endswith(".npz"))
+        for old in [n for n in files if n != keep_name][: max(0, len(files) - self.keep)]:
+            os.remove(os.path.join(self.directory, old))
+
+    def state(self):
+        """The TrainingState of the latest checkpoint, or None when there is none."""
+        pointer_path = os.path.join(self.directory, STATE_FILE)
+        if not os.path.exists(pointer_path):
+            return None
+        with open(pointer_path, encoding="utf-8") as f:
+            pointer = json.load(f)
+        return TrainingState(**pointer["state"]), pointer["file"]
+
+    def load(self):
+        """The latest Checkpoint, or None when the run has none."""
+        found = self.state()
+        if found is None:
+            return None
+        state, name = found
+        path = os.path.join(self.directory, name)
+        with np.load(path) as npz:
+            best = _unstack(npz, "best")
+            return Checkpoint(state, _unstack(npz, "model"), _unstack(npz, "optimizer"), best or None, path)
+
+
+def restore_optimizer(optimizer, variables, values):
+    """Build `optimizer` for `variables` and load its saved variable values (iterations, moments)."""
+    if not optimizer.built:
+        optimizer.build(variables)
+    targets = optimizer.variables
+    if len(targets) != len(values):
+        raise ValueError(f"checkpoint has {len(values)} optimizer variables, the phase's optimizer has {len(targets)}: "
+                         "the recipe's phases or optimizer changed since the checkpoint")
+    for target, value in zip(targets, values):
+        if tuple(target.shape) != tuple(value.shape):
+            raise ValueError(f"optimizer variable {target.path}: shape {tuple(target.shape)} vs {value.shape} in the checkpoint")
+        target.assign(value)
