@@ -1,0 +1,82 @@
+"""tl-app's image head phase vs a plain Keras script: same model, same data, same input pipeline, no caching.
+
+Both train MobileNetV2 (offline weights, 96 px, frozen) + pooling + dropout +
+softmax on the same in-memory Fashion-MNIST images (PNG class folders decoded
+once), batch 32, shuffled, with validation each epoch; epoch 1 (tracing) is
+left out. Prints the ratio of mean epoch times (target <= 1.05).
+
+    python benchmarks/image_overhead.py [--train-per-class 200] [--epochs 4]
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from feature_cache import EpochTimes  # noqa: E402
+from fashion_png import image_folder_recipe, write_fashion_pngs  # noqa: E402
+
+
+def tl_app_epochs(recipe, data, epochs):
+    import keras
+
+    from tl_app.train import Trainer
+
+    keras.utils.set_random_seed(42)
+    model = recipe.build_model(data)
+    timer = EpochTimes()
+    (phase,) = recipe.phases(model)
+    Trainer(recipe, data, model, callbacks=[timer]).run_phase(phase)
+    return timer.seconds
+
+
+def plain_keras_epochs(data, weights_file, epochs, batch_size=32, image_size=96):
+    """The script a user would write by hand, on the same unbatched datasets."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    keras.utils.set_random_seed(42)
+    base = keras.applications.MobileNetV2(input_shape=(image_size, image_size, 3), include_top=False, weights=weights_file)
+    base.trainable = False
+    inputs = keras.Input((None, None, 3))
+    x = layers.Resizing(image_size, image_size, antialias=True)(inputs)
+    x = layers.Rescaling(1 / 127.5, offset=-1)(x)
+    x = layers.GlobalAveragePooling2D()(base(x, training=False))
+    outputs = layers.Dense(len(data.class_names), activation="softmax")(layers.Dropout(0.2)(x))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    train = data.train.shuffle(10_000, seed=42).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    validation = data.validation.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    timer = EpochTimes()
+    model.fit(train, validation_data=validation, epochs=epochs, callbacks=[timer], verbose=2)
+    return timer.seconds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--idx-dir", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--train-per-class", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=4)
+    args = parser.parse_args()
+    from tl_app.assets import require
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_fashion_pngs(os.path.join(tmp, "fashion"), args.idx_dir, args.train_per_class, 20)
+        recipe = image_folder_recipe(root, "weights=offline", "image_size=96", f"epochs={args.epochs}",
+                                     "fine_tune_epochs=0", "feature_cache=off", "augment_head_phase=false")
+        data = recipe.load_data()
+        runs = {"tl-app": [], "plain keras": []}
+        for _ in range(2):  # interleaved: the machine is shared, load drifts
+            runs["tl-app"] += tl_app_epochs(recipe, data, args.epochs)[1:]
+            runs["plain keras"] += plain_keras_epochs(data, require("mobilenet_v2"), args.epochs)[1:]
+    mean = {name: sum(times) / len(times) for name, times in runs.items()}
+    print(f"\nhead-phase epoch, {len(runs['tl-app'])} epochs each (tracing epochs left out), 96 px, no feature cache")
+    for name, seconds in mean.items():
+        print(f"  {name:<12} {seconds:.2f} s/epoch  (min {min(runs[name]):.2f})")
+    print(f"  ratio tl-app / plain keras: mean {mean['tl-app'] / mean['plain keras']:.3f},"
+          f" best-of {min(runs['tl-app']) / min(runs['plain keras']):.3f}")
+
+
+if __name__ == "__main__":
+    main()
