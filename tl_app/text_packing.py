@@ -1,0 +1,107 @@
+"""BERT inputs from raw strings, in the graph, with core TensorFlow ops for the packing.
+
+keras-hub's `MultiSegmentPacker` truncates with `TFText>RoundRobinTrim`, an op
+that TensorFlow Text 2.12 (the version TF Serving links) does not have. For a
+single segment that trim is just "keep the first sequence_length - 2 tokens",
+so `pack_token_ids` does it with ragged slicing, concatenation and padding,
+all core ops. Training and serving use the same layer (`BertTextInputs`), so
+what the model trained on is exactly what the export computes.
+
+    strings [N] -> tokenizer (WordPiece: TF-Text ops TF Serving has)
+                -> [CLS] first (sequence_length - 2) tokens [SEP], padded with [PAD]
+                -> {"token_ids", "segment_ids", "padding_mask"} each [N, sequence_length]
+"""
+import keras
+
+MIN_SEQUENCE_LENGTH = 3  # [CLS], at least one token, [SEP]
+
+
+def pack_token_ids(token_ids, sequence_length, cls_id, sep_id, pad_id):
+    """Pack ragged WordPiece ids into BERT's single-segment inputs with core ops only.
+
+    Args:
+        token_ids: `tf.RaggedTensor` [N, (tokens)] of int ids (no special tokens).
+        sequence_length: length of every packed row, [CLS] and [SEP] included.
+        cls_id, sep_id, pad_id: ids of the special tokens.
+
+    Returns:
+        dict of int32 [N, sequence_length] tensors: token_ids, segment_ids, padding_mask (bool).
+    """
+    import tensorflow as tf
+
+    token_ids = tf.cast(token_ids, tf.int32)
+    kept = token_ids[:, : sequence_length - 2]
+    rows = kept.nrows()
+    cls = tf.fill([rows, 1], tf.constant(cls_id, tf.int32))
+    sep = tf.fill([rows, 1], tf.constant(sep_id, tf.int32))
+    packed = tf.concat([tf.RaggedTensor.from_tensor(cls), kept, tf.RaggedTensor.from_tensor(sep)], axis=1)
+    dense = packed.to_tensor(default_value=pad_id, shape=[None, sequence_length])
+    lengths = tf.cast(packed.row_lengths(), tf.int32)
+    return {
+        "token_ids": dense,
+        "segment_ids": tf.zeros_like(dense),
+        "padding_mask": tf.sequence_mask(lengths, sequence_length),
+    }
+
+
+class BertTextInputs(keras.layers.Layer):
+    """Keras layer: a batch of strings -> BERT's packed inputs (see the module docstring).
+
+    Args:
+        tokenizer: a keras-hub `BertTokenizer` (WordPiece, with [CLS], [SEP] and [PAD] tokens).
+        sequence_length: packed length, [CLS] and [SEP] included.
+
+    Examples:
+        >>> layer = BertTextInputs(keras_hub.models.BertTokenizer(vocabulary=vocab), 16)
+        >>> layer(tf.constant(["a short text"]))["token_ids"].shape
+        TensorShape([1, 16])
+    """
+
+    def __init__(self, tokenizer, sequence_length, **kwargs):
+        super().__init__(dtype="int32", **kwargs)
+        if sequence_length < MIN_SEQUENCE_LENGTH:
+            raise ValueError(f"sequence_length must be at least {MIN_SEQUENCE_LENGTH}, not {sequence_length}")
+        self.tokenizer = tokenizer
+        self.sequence_length = int(sequence_length)
+        self.cls_id = int(tokenizer.cls_token_id)
+        self.sep_id = int(tokenizer.sep_token_id)
+        self.pad_id = int(tokenizer.pad_token_id)
+
+    def build(self, input_shape):
+        self.built = True  # no weights: the vocabulary lives in the tokenizer
+
+    def token_ids(self, strings):
+        """Ragged WordPiece ids [N, (tokens)] of a batch of strings, before packing."""
+        import tensorflow as tf
+
+        strings = tf.reshape(tf.convert_to_tensor(strings, tf.string), [-1])
+        # Clients may send bytes that are not UTF-8: replace them instead of failing the request.
+        strings = tf.strings.unicode_transcode(strings, "UTF-8", "UTF-8", errors="replace")
+        ids = self.tokenizer.tokenize(strings)
+        if not isinstance(ids, tf.RaggedTensor):  # a tokenizer with a fixed length pads; ours must not
+            raise ValueError("the tokenizer must return ragged ids (tokenizer.sequence_length must be None)")
+        return ids
+
+    def _pack(self, strings):
+        return pack_token_ids(self.token_ids(strings), self.sequence_length, self.cls_id, self.sep_id, self.pad_id)
+
+    def call(self, strings):
+        import tensorflow as tf
+
+        if tf.executing_eagerly():
+            # keras-hub tokenizers take a pure-Python path when called eagerly (lists out);
+            # the graph path is the one training and the export run, so use it here too.
+            return tf.function(self._pack)(strings)
+        return self._pack(strings)
+
+    def compute_output_spec(self, strings):
+        batch = strings.shape[0] if strings.shape else None
+        shape = (batch, self.sequence_length)
+        return {
+            "token_ids": keras.KerasTensor(shape, dtype="int32"),
+            "segment_ids": keras.KerasTensor(shape, dtype="int32"),
+            "padding_mask": keras.KerasTensor(shape, dtype="bool"),
+        }
+
+    def get_config(self):
+        return {**super().get_config(), "sequence_length": self.sequence_length}
