@@ -52,8 +52,10 @@ test: $(ASSETS_STAMP)  ## the test suite; pytest's "no tests ran" (exit 5) is a 
 	@$(PY) -m pytest $(args); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-bench: $(ASSETS_STAMP)  ## benchmarks (ratios against plain-Keras baselines)
-	$(PY) benchmarks/overhead.py
+bench: $(ASSETS_STAMP)  ## benchmarks (ratios against plain-Keras baselines; need Debian's dataset-fashion-mnist)
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PY) benchmarks/overhead.py --case all
+	$(PY) benchmarks/feature_cache.py
 
 tensorboard: $(STAMP)  ## TensorBoard on runs/
 	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port 6006

