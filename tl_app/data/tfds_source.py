@@ -5,10 +5,9 @@ Here a data set that is not prepared locally is downloaded only after a short
 reachability probe; offline, the user gets one line naming the alternative.
 """
 import os
-import socket
-import threading
 
 from tl_app.errors import UserError
+from tl_app.network import host_reachable
 
 # The host tfds downloads prepared data and metadata from.
 _PROBE_HOST = ("storage.googleapis.com", 443)
@@ -16,26 +15,8 @@ _PROBE_SECONDS = 3.0
 
 
 def network_available(timeout=_PROBE_SECONDS):
-    """True when the tfds download host answers within `timeout` seconds.
-
-    DNS lookups cannot be given a timeout, so the probe runs in a daemon
-    thread and is abandoned if it takes too long. TL_APP_OFFLINE=1 skips it.
-    """
-    if os.environ.get("TL_APP_OFFLINE") == "1":
-        return False
-    result = []
-
-    def probe():
-        try:
-            socket.create_connection(_PROBE_HOST, timeout=timeout).close()
-            result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(result and result[0])
+    """True when the tfds download host answers within `timeout` seconds (TL_APP_OFFLINE=1: False)."""
+    return host_reachable(_PROBE_HOST, timeout)
 
 
 def is_prepared(builder):
