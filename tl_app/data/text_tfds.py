@@ -2,36 +2,17 @@
 
 `tl_app.data.tfds_source.load_tfds` asks for `as_supervised=True`, which GLUE
 does not support (its examples are dicts: sentence, label, idx). This module
-uses the same fail-fast check (`is_prepared`, then a short probe before any
-download) and reads the dicts itself.
+takes the same fail-fast builder (`tfds_source.prepared_builder`) and reads
+the dicts itself.
 """
-import os
-
 import numpy as np
 
 from tl_app.data import tfds_source
 from tl_app.data.text_files import RawTexts, stratified_indices
-from tl_app.errors import UserError
 
 SST2 = "glue/sst2"
 SST2_OFFLINE_HINT = ("Run once online, or use text_csv / text_folder with your own data"
                      " (e.g. --data-dir sst2.tsv --set text_column=sentence label_column=label).")
-
-
-def _builder(name, data_dir, offline_hint):
-    import tensorflow_datasets as tfds
-
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except Exception as exc:  # tfds raises many types for unknown names / bad dirs
-        raise UserError(f"tfds data set '{name}' cannot be opened: {str(exc).splitlines()[0]}") from None
-    if not tfds_source.is_prepared(builder):
-        if not tfds_source.network_available():
-            where = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
-            raise UserError(f"tfds data set '{name}' is not prepared in {where} and its download server cannot be"
-                            f" reached (offline?). {offline_hint}")
-        builder.download_and_prepare()
-    return builder
 
 
 def _read_split(builder, split):
@@ -52,7 +33,7 @@ def sst2_texts(data_dir=None, validation_fraction=0.1, seed=42):
         validation_fraction: share of train held out (stratified, seeded) for validation during training.
         seed: seed of that split.
     """
-    builder = _builder(SST2, data_dir, SST2_OFFLINE_HINT)
+    builder = tfds_source.prepared_builder(SST2, data_dir, SST2_OFFLINE_HINT)
     class_names = list(builder.info.features["label"].names)
     train_texts, train_labels = _read_split(builder, "train")
     test_texts, test_labels = _read_split(builder, "validation")

@@ -35,6 +35,16 @@ def load_tfds(name, splits, data_dir=None, offline_hint=""):
     Returns:
         The datasets and the builder's `info` (for class names).
     """
+    builder = prepared_builder(name, data_dir, offline_hint)
+    datasets = {key: builder.as_dataset(split=split, as_supervised=True) for key, split in splits.items()}
+    return datasets, builder.info
+
+
+def prepared_builder(name, data_dir=None, offline_hint=""):
+    """The tfds builder of `name`, prepared: downloaded only after a short reachability probe.
+
+    Offline and not prepared, it raises a UserError ending in `offline_hint` instead of waiting on DNS.
+    """
     import tensorflow_datasets as tfds
 
     try:
@@ -49,5 +59,4 @@ def load_tfds(name, splits, data_dir=None, offline_hint=""):
                 f" (offline?). {offline_hint}".rstrip()
             )
         builder.download_and_prepare()
-    datasets = {key: builder.as_dataset(split=split, as_supervised=True) for key, split in splits.items()}
-    return datasets, builder.info
+    return builder
