@@ -301,7 +301,7 @@ class TextCsvConfig(TextConfig):
 
 @register("text_csv")
 class TextCsv(BertTextClassification):
-    """Your texts in a CSV/TSV file (--data-dir FILE; --set text_column=... label_column=...) with BERT."""
+    """Your texts in a CSV/TSV file (--data-dir FILE; --set text_column=... --set label_column=...) with BERT."""
 
     Config = TextCsvConfig
     defaults = TextCsvConfig()

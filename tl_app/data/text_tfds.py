@@ -12,7 +12,7 @@ from tl_app.data.text_files import RawTexts, stratified_indices
 
 SST2 = "glue/sst2"
 SST2_OFFLINE_HINT = ("Run once online, or use text_csv / text_folder with your own data"
-                     " (e.g. --data-dir sst2.tsv --set text_column=sentence label_column=label).")
+                     " (e.g. --data-dir sst2.tsv --set text_column=sentence --set label_column=label).")
 
 
 def _read_split(builder, split):
