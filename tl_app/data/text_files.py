@@ -114,7 +114,7 @@ def read_table(path, text_column, label_column, delimiter=None):
     if missing:
         shown = ", ".join(repr(h) for h in header)
         raise UserError(f"{path}: no column(s) {', '.join(repr(m) for m in missing)}; its columns are {shown}"
-                        " (--set text_column=... label_column=...).")
+                        " (--set text_column=... --set label_column=...).")
     ti, li = header.index(text_column), header.index(label_column)
     texts, labels, short = [], [], 0
     for row in rows:
