@@ -2,10 +2,19 @@
 
 Fashion-MNIST written as PNG class folders (default 300 train / 100 test per
 class), `image_folder` at 96 px with the offline MobileNetV2 weights, a
-5-epoch head phase trained (a) on features computed once by the frozen base
-(`feature_cache=on`) and (b) through the whole model every epoch
-(`feature_cache=off`); augmentation is off in both, as the cache requires.
+5-epoch head phase trained three ways, each on a freshly built model:
+(a) through the whole model every epoch (`feature_cache=off`);
+(b) on features computed once by the frozen base, in an empty feature store
+    (a first run: extraction included);
+(c) the same again, as a later run on the same data and base finds the
+    features (b) kept (`keep_features`, on by default).
+Augmentation is off in all three, as the cache requires.
 Target: >= 10x faster, accuracies within 1 point.
+
+Extraction is one forward pass of the base over the data, as costly as an
+uncached epoch, so a first run of E epochs gains at most about E x; the 10x
+holds for every later run on the same data (another learning rate, dropout,
+a rerun), which is what (c) measures.
 
     python benchmarks/feature_cache.py [--train-per-class 300] [--epochs 5]
 """
@@ -67,19 +76,22 @@ def main():
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["TL_APP_FEATURE_CACHE"] = os.path.join(tmp, "features")  # starts empty: (b) is a first run
         root = write_fashion_pngs(os.path.join(tmp, "fashion"), args.idx_dir, args.train_per_class, args.test_per_class)
-        cached = head_phase(root, "on", args.epochs)
         full = head_phase(root, "off", args.epochs)
-    later = lambda times: sum(times[1:]) / max(1, len(times) - 1)  # noqa: E731  (epoch 1 includes tracing)
+        first = head_phase(root, "on", args.epochs)
+        later = head_phase(root, "on", args.epochs)
+    after_first = lambda times: sum(times[1:]) / max(1, len(times) - 1)  # noqa: E731  (epoch 1 includes tracing)
     print(f"\nhead phase, {args.epochs} epochs, {10 * args.train_per_class} images (90% train), 96 px, offline weights")
-    print(f"  feature cache on : {cached[0]:7.1f} s (incl. extraction)  epochs 2+: {later(cached[1]):.3f} s  accuracy {cached[2]:.4f}")
-    print(f"  feature cache off: {full[0]:7.1f} s                      epochs 2+: {later(full[1]):.3f} s  accuracy {full[2]:.4f}")
-    extraction = cached[0] - sum(cached[1])
-    print(f"  of which feature extraction (one pass over train + validation): {extraction:.1f} s")
-    print(f"  speed-up of the phase: {full[0] / cached[0]:.1f}x; per epoch after extraction: {later(full[1]) / later(cached[1]):.0f}x")
-    print("  (extraction costs about one uncached epoch, so a phase of E epochs gains at most ~E x;"
-          " the per-epoch gain is what grows with more epochs)")
-    print(f"  accuracy difference: {abs(full[2] - cached[2]) * 100:.2f} points")
+    for label, (seconds, epochs, accuracy) in (("feature cache off", full), ("cache, first run", first),
+                                               ("cache, later run", later)):
+        print(f"  {label:<18}: {seconds:6.1f} s   epochs 2+: {after_first(epochs):.3f} s   accuracy {accuracy:.4f}"
+              f"   speed-up {full[0] / seconds:5.1f}x")
+    print(f"  first run: feature extraction (one pass over train + validation) took {first[0] - sum(first[1]):.1f} s;"
+          f" later run: finding the kept features took {later[0] - sum(later[1]):.1f} s")
+    print(f"  per epoch after extraction: {after_first(full[1]) / after_first(first[1]):.0f}x faster")
+    print(f"  accuracy difference (off vs later run): {abs(full[2] - later[2]) * 100:.2f} points"
+          f"; first vs later run: {abs(first[2] - later[2]) * 100:.2f} points")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,14 @@ os.environ["TL_APP_OFFLINE"] = "1"  # never wait on DNS in tests
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+@pytest.fixture(autouse=True)
+def feature_store_dir(tmp_path_factory, monkeypatch):
+    """Each test its own feature store: a test finds kept features only when it kept them itself."""
+    path = tmp_path_factory.mktemp("features")
+    monkeypatch.setenv("TL_APP_FEATURE_CACHE", str(path))
+    return path
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """Run in a fresh directory so runs/ and saved_models/ land in tmp."""

@@ -284,6 +284,26 @@ def test_image_folder_end_to_end_exports_both_signatures(workdir, cli, color_tre
     assert all(name.decode() in COLORS for name in out["class_name"].numpy())
 
 
+def test_a_later_run_reuses_the_kept_features_and_trains_the_same_head(workdir, cli, color_tree, calibrated_weights,
+                                                                       feature_store_dir):
+    args = ["run", "image_folder", "--data-dir", color_tree, *TINY, "--set", f"weights={calibrated_weights}",
+            "--epochs", "2", "--set", "fine_tune_epochs=0", "--batch-size", "8", "--no-export"]
+    first, later = cli(*args), cli(*args)
+    assert first.exit_code == 0 and later.exit_code == 0, first.output + later.output
+    assert "train: kept" in first.output and "validation: kept" in first.output
+    assert "train: reused" in later.output and "validation: reused" in later.output
+    kept = sorted(feature_store_dir.glob("*.npz"))
+    assert len(kept) == 2  # train and validation
+    metrics = [json.loads(p.read_text()) for p in sorted((workdir / "runs" / "image_folder").glob("*/metrics.json"))]
+    assert len(metrics) == 2 and metrics[0]["accuracy"] == pytest.approx(metrics[1]["accuracy"])
+    assert metrics[0]["loss"] == pytest.approx(metrics[1]["loss"], rel=1e-4)
+    # keep_features=false: extracted again, nothing kept.
+    off = cli(*args, "--set", "keep_features=false")
+    assert off.exit_code == 0 and "feature vectors" in off.output
+    assert "train: kept" not in off.output and "reused" not in off.output
+    assert sorted(feature_store_dir.glob("*.npz")) == kept
+
+
 @pytest.fixture(scope="module")
 def trained_export(tmp_path_factory, calibrated_weights, color_tree):
     """A briefly trained tiny image_folder model, its recipe and its export path."""

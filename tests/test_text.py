@@ -61,6 +61,17 @@ def test_text_folder_both_phases_and_servable_export(workdir, cli, tiny_preset, 
     assert not any("PyFunc" in op for op in ops)
 
 
+def test_a_later_run_reuses_kept_text_features_until_the_packing_changes(workdir, cli, tiny_preset, text_tree):
+    args = ["run", "text_folder", "--data-dir", text_tree, "--set", f"preset={tiny_preset}", *FAST,
+            "--set", "epochs=2", "--set", "fine_tune_epochs=0", "--no-export"]
+    first, later = cli(*args), cli(*args)
+    assert first.exit_code == 0 and later.exit_code == 0, first.output + later.output
+    assert "train: kept 56 feature vectors" in first.output
+    assert "train: reused 56 feature vectors" in later.output and "validation: reused" in later.output
+    longer = cli(*args, "--set", "sequence_length=20")  # other token ids, other features: a new key
+    assert longer.exit_code == 0 and "train: kept 56 feature vectors" in longer.output, longer.output
+
+
 def test_export_serves_raw_strings_in_a_process_without_keras(tmp_path, tiny_preset, text_tree):
     """Exported probabilities equal the Keras model's, for ordinary, empty, long and non-UTF-8 inputs."""
     import keras

@@ -49,6 +49,8 @@ class RecipeConfig:
     class_weight: typing.Optional[str] = None  # None, or "auto" (balanced)
     mixed_precision: typing.Optional[str] = None  # None | auto (float16 on GPU, bfloat16 on TPU) | bfloat16 | float16
     deterministic: bool = False  # op determinism (slower); seeds are always set
+    # Phases on cached features keep them in $TL_APP_CACHE/features: the next run on the same data and base reuses them.
+    keep_features: bool = True
 
 
 _TRUE = {"true", "yes", "1", "on"}

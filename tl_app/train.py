@@ -18,6 +18,7 @@ import numpy as np
 from tl_app import log
 from tl_app.checkpoint import TrainingState, restore_optimizer
 from tl_app.distribute import is_tpu, with_data_sharding
+from tl_app.feature_store import FeatureStore
 from tl_app.losses import training_loss
 from tl_app.optim import build_optimizer, check_options
 
@@ -62,16 +63,54 @@ def compile_for_phase(recipe, model, phase, steps_per_epoch=None):
     )
 
 
-def extract_features(extractor, dataset, batch_size):
-    """(features, labels) numpy arrays: one pass of the frozen extractor over `dataset`."""
+def inference_function(extractor, *element_specs):
+    """`extractor` in inference mode, traced once for batches of any size of inputs fitting all `element_specs`.
+
+    One trace serves every split and the last partial batch (tracing MobileNetV2 costs about a second).
+    """
     import tensorflow as tf
 
-    call = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+    def batch_of(spec, *others):
+        common = spec.most_specific_common_supertype(others) if others else spec
+        return tf.TensorSpec([None, *common.shape], common.dtype)
+
+    signature = [tf.nest.map_structure(batch_of, *element_specs)]
+    return tf.function(lambda x: extractor(x, training=False), input_signature=signature)
+
+
+def extract_features(extractor, dataset, batch_size, call=None):
+    """(features, labels) numpy arrays: one pass of the frozen extractor over `dataset`.
+
+    `call`: an `inference_function` of the extractor to reuse; None traces one.
+    """
+    call = call or inference_function(extractor, dataset.element_spec[0])
     features, labels = [], []
     for x, y in batched(dataset, batch_size):
         features.append(call(x).numpy())
         labels.append(y.numpy())
     return np.concatenate(features), np.concatenate(labels)
+
+
+def cached_features(extractor, dataset, batch_size, store=None, split="train", call=None):
+    """(features, labels) of `dataset`: from `store` when it holds them, else extracted (and kept when `store`).
+
+    `call`: as in `extract_features`.
+    """
+    from tl_app.feature_store import split_key
+
+    if store is None:
+        return extract_features(extractor, dataset, batch_size, call)
+    key = split_key(store.extractor_hash(extractor), batched(dataset, batch_size))
+    kept = store.load(key)
+    if kept is not None:
+        log.info(f"{split}: reused {len(kept[0])} feature vectors kept by an earlier run ({store.path(key)})")
+        return kept
+    features, labels = extract_features(extractor, dataset, batch_size, call)
+    path = store.save(key, features, labels)
+    if path is not None:
+        log.info(f"{split}: kept {len(features)} feature vectors ({features.nbytes / 2**20:.1f} MB) in {path}"
+                 " for later runs on the same data and base (--set keep_features=false to not keep them)")
+    return features, labels
 
 
 def count_batches(batched_dataset):
@@ -173,8 +212,10 @@ class Trainer:
             raise ValueError(f"phase '{phase.name}': a feature cache cannot augment; set augment=False")
         cache = phase.feature_cache
         log.info(f"phase '{phase.name}': base frozen and no augmentation -> computing features once (feature cache)")
-        train_x, train_y = extract_features(cache.extractor, self.data.train, cfg.batch_size)
-        val_x, val_y = extract_features(cache.extractor, self.data.validation, cfg.batch_size)
+        store = FeatureStore() if cfg.keep_features else None
+        call = inference_function(cache.extractor, self.data.train.element_spec[0], self.data.validation.element_spec[0])
+        train_x, train_y = cached_features(cache.extractor, self.data.train, cfg.batch_size, store, "train", call)
+        val_x, val_y = cached_features(cache.extractor, self.data.validation, cfg.batch_size, store, "validation", call)
         log.info(f"phase '{phase.name}': training the head on {len(train_x)} cached feature vectors")
         train = tf.data.Dataset.from_tensor_slices((train_x, train_y))
         val = tf.data.Dataset.from_tensor_slices((val_x, val_y))
