@@ -69,7 +69,7 @@ def build_image_classifier(base, num_classes, image_size, dropout=0.2, l1=0.0, l
     return ImageClassifier(model=model, base=base, extractor=extractor, head=head)
 
 
-def augmentation_layers(flip="horizontal", rotation=0.1, zoom=0.1, translation=0.1, contrast=0.1):
+def augmentation_layers(flip="horizontal", rotation=0.0, zoom=0.1, translation=0.0, contrast=0.1):
     """Keras random layers for training-time augmentation; a 0 / "none" turns one off.
 
     Args:
