@@ -18,7 +18,10 @@ the head phase scored 0.8835 (18-26 s) every time. Fine-tune phase:
   rotation 0.03, zoom 0.05, translation 0.05                     3  0.8700 (108 s)
   none                                                           3  0.8945 (105 s)
   none                                                           5  0.8945 (146 s)
-  zoom 0.1 (the default since)                                   5  0.8925 (177 s)
+  zoom 0.1 (the default since)                                   5  0.8925 (177 s, machine busy)
+  zoom 0.1, plain `python benchmarks/fashion_png.py`, twice      5  0.9090 (107 s), 0.9080 (109 s)
+
+(The second plain run found the head-phase features kept by the first: head 3 s instead of 17 s.)
 
 Centred, upright garments lose accuracy under rotation and shifts in a few
 fine-tuning epochs; zoom keeps a scale augmentation at no cost here. Hence
