@@ -9,7 +9,7 @@ recipe ?=
 args ?=
 
 .DEFAULT_GOAL := default
-.PHONY: default help install assets run test bench tensorboard clean-runs
+.PHONY: default help install assets run test bench tensorboard
 
 default:  ## `make recipe=NAME [args="..."]` runs that recipe; a bare `make` prints help
 ifneq ($(strip $(recipe)),)

@@ -98,12 +98,6 @@ class ImageClassification(Recipe):
         cfg = self.config
         if cfg.image_size < MIN_IMAGE_SIZE:
             raise UserError(f"--set image_size={cfg.image_size}: MobileNetV2 needs at least {MIN_IMAGE_SIZE} px (e.g. 96, 160, 224).")
-        for name in ("rotation", "zoom", "translation", "contrast"):
-            if not 0.0 <= getattr(cfg, name) < 1.0:
-                raise UserError(f"--set {name}={getattr(cfg, name)}: expected a fraction in [0, 1); 0 turns it off.")
-        for name in ("epochs", "fine_tune_epochs", "gradual_unfreeze"):
-            if getattr(cfg, name) < 0:
-                raise UserError(f"--set {name}={getattr(cfg, name)}: expected 0 or more.")
 
     def load_images(self) -> DataSplits:
         raise NotImplementedError(f"{type(self).__name__} must implement load_images()")
@@ -117,13 +111,14 @@ class ImageClassification(Recipe):
     # ---- model -----------------------------------------------------------
     def build_model(self, data: DataSplits):
         from tl_app.mobilenet_weights import build_base
+        from tl_app.regularize import head_regularizer
 
         cfg = self.config
         resolved = self._weights or self._resolve_weights()
         log.info(f"base: MobileNetV2 alpha {cfg.alpha} at {cfg.image_size} px; weights: {resolved.description}")
         base = build_base(resolved, cfg.alpha, cfg.image_size)
         self._classifier = image_model.build_image_classifier(
-            base, len(data.class_names), cfg.image_size, dropout=cfg.dropout, l1=cfg.l1, l2=cfg.l2,
+            base, len(data.class_names), cfg.image_size, dropout=cfg.dropout, regularizer=head_regularizer(cfg),
             name=f"{self.name}_mobilenet_v2")
         return self._classifier.model
 
@@ -208,18 +203,15 @@ class Cifar10(ImageClassification):
     def load_images(self):
         import tensorflow as tf
 
-        from tl_app.data.tfds_source import load_tfds
+        from tl_app.data.tfds_source import load_tfds, train_validation_test
 
         cfg = self.config
         if cfg.data_dir:
             raise UserError(f"--data-dir {cfg.data_dir}: cifar10 reads tfds (a tfds data folder: --set tfds_data_dir=DIR);"
                             " for your own class folders use the image_folder recipe.")
-        held_out = int(round(cfg.validation_fraction * 100))
-        if not 0 < held_out < 100:
-            raise UserError(f"--set validation_fraction={cfg.validation_fraction}: choose a value between 0.01 and 0.99.")
         datasets, info = load_tfds(
             "cifar10",
-            {"train": f"train[:{100 - held_out}%]", "validation": f"train[{100 - held_out}%:]", "test": "test"},
+            train_validation_test(cfg.validation_fraction),
             data_dir=cfg.tfds_data_dir,
             offline_hint="Run once online, or use the image_folder recipe with --data-dir DIR of class folders.",
         )

@@ -74,13 +74,12 @@ class IdxOrTfdsRecipe(MLPClassifier):
     def _load_tfds(self):
         import tensorflow as tf
 
-        from tl_app.data.tfds_source import load_tfds
+        from tl_app.data.tfds_source import load_tfds, train_validation_test
 
         cfg = self.config
-        held_out = int(round(cfg.validation_fraction * 100))
         datasets, info = load_tfds(
             self.tfds_name,
-            {"train": f"train[:{100 - held_out}%]", "validation": f"train[{100 - held_out}%:]", "test": "test"},
+            train_validation_test(cfg.validation_fraction),
             data_dir=cfg.tfds_data_dir,
             offline_hint="Run once online, or pass --data-dir DIR holding the four idx files (train-images-idx3-ubyte.gz, ...).",
         )

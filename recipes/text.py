@@ -35,7 +35,7 @@ from typing import List, Literal, Optional
 import numpy as np
 
 from tl_app import log
-from tl_app.config import RecipeConfig
+from tl_app.config import OptimizerName, RecipeConfig, ScheduleName
 from tl_app.errors import UserError
 from tl_app.recipe import DataSplits, FeatureCache, Phase, Recipe, ServingSignature
 from tl_app.registry import register
@@ -55,9 +55,9 @@ class TextConfig(RecipeConfig):
     dropout: float = 0.1
     fine_tune_epochs: int = 3  # 0 = head phase only
     fine_tune_learning_rate: float = 2e-5
-    fine_tune_optimizer: str = "adamw"
+    fine_tune_optimizer: OptimizerName = "adamw"
     fine_tune_weight_decay: float = 0.01  # LayerNorm and bias excluded
-    fine_tune_lr_schedule: str = "linear"  # after warmup; decays to min_learning_rate
+    fine_tune_lr_schedule: ScheduleName = "linear"  # after warmup; decays to min_learning_rate
     fine_tune_warmup_fraction: float = 0.1  # used when warmup_steps is 0
     fine_tune_clipnorm: Optional[float] = 1.0
     feature_cache: Literal["auto", "off"] = "auto"  # head phase on pooled features computed once
@@ -154,6 +154,7 @@ class BertTextClassification(Recipe):
 
     def build_model(self, data: DataSplits):
         from tl_app.bert_presets import load_backbone, load_tokenizer, resolve_preset
+        from tl_app.regularize import head_regularizer
         from tl_app.text_model import build_text_classifier
 
         cfg = self.config
@@ -167,7 +168,8 @@ class BertTextClassification(Recipe):
         log.info(f"encoder: {self._preset.description}; {backbone.num_layers} layers, hidden {backbone.hidden_dim},"
                  f" {backbone.count_params():,} parameters; pooling {pooling}; sequence_length {cfg.sequence_length}")
         self._classifier = build_text_classifier(backbone, tokenizer, len(data.class_names), cfg.sequence_length,
-                                                 pooling=pooling, dropout=cfg.dropout, name=f"{self.name}_bert")
+                                                 pooling=pooling, dropout=cfg.dropout, regularizer=head_regularizer(cfg),
+                                                 name=f"{self.name}_bert")
         return self._classifier.model
 
     def _classifier_of(self, model):

@@ -95,6 +95,36 @@ def test_unknown_recipe_lists_known_and_suggests(cli):
     _assert_one_line_error(cli("run", "digit"), "unknown recipe 'digit'", "Did you mean 'digits'?", "fashion_mnist")
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "-1"], "epochs=-1: must be 0 or more"),
+    (["--batch-size", "0"], "batch_size=0: must be 1 or more"),
+    (["--set", "dropout=1.5"], "dropout=1.5: must be in [0, 1)"),
+    (["--set", "learning_rate=-1"], "learning_rate=-1.0: must be 0.0 or more"),
+    (["--set", "steps_per_execution=0"], "steps_per_execution=0"),
+    (["--set", "seed=-1"], "seed=-1"),
+    (["--set", "test_fraction=1.0"], "test_fraction=1.0: must be in (0, 1)"),
+    (["--set", "validation_fraction=0.5", "--set", "test_fraction=0.5"], "leave no training data"),
+    (["--set", "early_stopping_monitor=val_acc"], "val_accuracy"),
+    (["--set", "lr_schedule=cosinee"], "expected one of constant, step"),
+])
+def test_out_of_range_values_stop_before_anything_starts(cli, workdir, args, message):
+    _assert_one_line_error(cli("run", "digits", *args), message)
+    assert not (workdir / "runs").exists() and not (workdir / "saved_models").exists()
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_to_resume(cli, workdir, monkeypatch):
+    from tl_app import registry
+    from tl_app.errors import UserError
+
+    def broken(self, data):
+        raise UserError("the model cannot be built")
+
+    monkeypatch.setattr(registry.get("digits"), "build_model", broken)
+    _assert_one_line_error(cli("run", "digits"), "the model cannot be built")
+    assert list((workdir / "runs" / "digits").iterdir()) == []
+    _assert_one_line_error(cli("run", "digits", "--resume"), "no run of digits")
+
+
 def test_unknown_set_key(cli, workdir):
     _assert_one_line_error(cli("run", "digits", "--set", "epocs=3"), "'epocs' is not a config field", "'epochs'")
 

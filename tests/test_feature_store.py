@@ -58,7 +58,7 @@ def test_a_rebuilt_extractor_on_the_same_data_reuses_the_kept_features(tmp_path,
 def test_any_change_to_data_or_extractor_is_a_new_key(data, change):
     x, y = data
     model = extractor()
-    base_key = split_key(extractor_digest(model), dataset(x, y).batch(8))
+    base_key = split_key(extractor_digest(model), dataset(x, y))
     x2, y2 = x.copy(), y.copy()
     if change == "pixel":
         x2[7, 1] += 1e-3
@@ -71,14 +71,14 @@ def test_any_change_to_data_or_extractor_is_a_new_key(data, change):
         kernel.assign(kernel.numpy() + 1e-6)
     else:
         model = extractor(units=5)
-    assert split_key(extractor_digest(model), dataset(x2, y2).batch(8)) != base_key
+    assert split_key(extractor_digest(model), dataset(x2, y2)) != base_key
 
 
 def test_string_inputs_are_keyed_by_their_exact_text():
     import tensorflow as tf
 
     digest = extractor_digest(extractor())
-    key = lambda texts: split_key(digest, tf.data.Dataset.from_tensor_slices((texts, [0, 1])).batch(2))  # noqa: E731
+    key = lambda texts: split_key(digest, tf.data.Dataset.from_tensor_slices((texts, [0, 1])))  # noqa: E731
     assert key(["ab", "c"]) != key(["a", "bc"]) and key(["ab", "c"]) == key(["ab", "c"])
 
 
@@ -100,3 +100,25 @@ def test_an_unwritable_store_warns_and_the_run_goes_on(tmp_path, data, capsys):
     assert features.shape == (20, 4) and len(labels) == 20
     assert "could not keep the features" in capsys.readouterr().err
     assert blocker.read_text().startswith("a file")  # nothing overwritten
+
+
+def test_another_batch_size_finds_the_same_features(tmp_path, data, counting):
+    train.cached_features(extractor(), dataset(*data), 8, FeatureStore(str(tmp_path)))
+    train.cached_features(extractor(), dataset(*data), 5, FeatureStore(str(tmp_path)))
+    assert len(counting) == 1
+
+
+def test_bfloat16_features_are_kept_as_float32_and_read_back(tmp_path):
+    import tensorflow as tf
+
+    features = np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4).astype(tf.bfloat16.as_numpy_dtype)
+    store = FeatureStore(str(tmp_path))
+    store.save("k", features, np.arange(3))
+    loaded, labels = store.load("k")
+    assert loaded.dtype == np.float32 and np.array_equal(loaded, features.astype(np.float32))
+
+
+def test_an_entry_numpy_cannot_read_as_floats_is_a_miss(tmp_path, capsys):
+    np.savez(tmp_path / "k.npz", features=np.zeros((2, 3), np.int8), labels=np.arange(2))
+    assert FeatureStore(str(tmp_path)).load("k") is None
+    assert "unreadable" in capsys.readouterr().err

@@ -273,7 +273,10 @@ def test_image_folder_end_to_end_exports_both_signatures(workdir, cli, color_tre
     assert "ignored 1 non-image file(s)" in result.output and "README.txt" in result.output
     assert f"weights from the file {calibrated_weights}" in result.output
     metrics = json.loads(next((workdir / "runs" / "image_folder").glob("*/metrics.json")).read_text())
-    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["loss"] > 0
+    # Learning, not test accuracy (6 test images on random conv features say little): the train loss fell.
+    losses = _epoch_values(next((workdir / "runs" / "image_folder").glob("*/train")), "epoch_loss")
+    assert len(losses) == 5 and losses[-1] < 0.8 * losses[0], losses
+    assert metrics["loss"] > 0 and set(metrics) >= {"accuracy", "loss"}
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(workdir / "saved_models" / "image_folder" / "1"))
@@ -284,10 +287,12 @@ def test_image_folder_end_to_end_exports_both_signatures(workdir, cli, color_tre
     assert all(name.decode() in COLORS for name in out["class_name"].numpy())
 
 
+@pytest.mark.parametrize("precision", ["none", "bfloat16"])  # bfloat16 features are kept as float32
 def test_a_later_run_reuses_the_kept_features_and_trains_the_same_head(workdir, cli, color_tree, calibrated_weights,
-                                                                       feature_store_dir):
+                                                                       feature_store_dir, precision):
     args = ["run", "image_folder", "--data-dir", color_tree, *TINY, "--set", f"weights={calibrated_weights}",
-            "--epochs", "2", "--set", "fine_tune_epochs=0", "--batch-size", "8", "--no-export"]
+            "--epochs", "2", "--set", "fine_tune_epochs=0", "--batch-size", "8", "--no-export",
+            "--set", f"mixed_precision={precision}"]
     first, later = cli(*args), cli(*args)
     assert first.exit_code == 0 and later.exit_code == 0, first.output + later.output
     assert "train: kept" in first.output and "validation: kept" in first.output
@@ -302,6 +307,16 @@ def test_a_later_run_reuses_the_kept_features_and_trains_the_same_head(workdir, 
     assert off.exit_code == 0 and "feature vectors" in off.output
     assert "train: kept" not in off.output and "reused" not in off.output
     assert sorted(feature_store_dir.glob("*.npz")) == kept
+
+
+def _epoch_values(event_dir, tag):
+    """The scalar `tag` per epoch from a TensorBoard event directory, in step order."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(event_dir))
+    events.Reload()
+    return [float(tf.make_ndarray(e.tensor_proto)) for e in sorted(events.Tensors(tag), key=lambda e: e.step)]
 
 
 @pytest.fixture(scope="module")
@@ -516,11 +531,17 @@ def test_image_cache_none_decodes_each_epoch_to_the_same_images(color_tree):
     assert np.abs(a - b).max() <= 0.5  # memory keeps uint8: rounding only
 
 
-def test_bad_config_values_stop_before_reading_data():
-    for assignment, match in (("rotation=1.5", "rotation"), ("image_size=16", "at least 32"),
-                              ("fine_tune_epochs=-1", "fine_tune_epochs")):
+def test_bad_config_values_stop_before_reading_data(workdir, cli):
+    from tl_app.config import check_values
+
+    for assignment, match in (("rotation=1.5", "rotation=1.5: must be in"), ("fine_tune_epochs=-1", "fine_tune_epochs"),
+                              ("gradual_unfreeze=-2", "gradual_unfreeze")):
         with pytest.raises(UserError, match=match):
-            tiny("image_folder", "weights=none", "data_dir=/nonexistent", assignment).load_data()
+            check_values(tiny("image_folder", assignment).config)
+        result = cli("run", "image_folder", "--data-dir", "/nonexistent", "--set", assignment)
+        assert result.exit_code == 2 and match.split(":")[0] in result.output, result.output  # before the data dir
+    with pytest.raises(UserError, match="at least 32"):
+        tiny("image_folder", "weights=none", "data_dir=/nonexistent", "image_size=16").load_data()
     recipe = tiny("cifar10", "weights=none", "fine_tune_at=500")
     with pytest.raises(UserError, match="fine_tune_at=500"):
         recipe.phases(recipe.build_model(_fake_data(2)))

@@ -205,6 +205,7 @@ def launch_command(workers, recipe, run_args):
 
 def _check_run_args(recipe, run_args):
     """Parse `tl-app run RECIPE RUN_ARGS` and check the resolved config without starting anything."""
+    from tl_app import config as config_lib
     from tl_app.distribute import mixed_precision_policy
     from tl_app.optim import check_options
 
@@ -213,6 +214,7 @@ def _check_run_args(recipe, run_args):
         p = ctx.params
     cfg = _resolved_config(recipe_cls, p["assignments"], epochs=p["epochs"], batch_size=p["batch_size"],
                            data_dir=p["data_dir"], seed=p["seed"])
+    config_lib.check_values(cfg, recipe_cls(cfg).metric_names())
     check_options(cfg)
     mixed_precision_policy(cfg.mixed_precision, "cpu")
 def main(argv=None):

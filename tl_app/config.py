@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from tl_app.errors import UserError
 
 
+OptimizerName = typing.Literal["adam", "adamw", "sgd"]
+ScheduleName = typing.Literal["constant", "step", "exponential", "cosine", "linear"]  # formulas in tl_app.schedules
+
+
 @dataclass
 class RecipeConfig:
     """Fields every recipe has. Recipes subclass this to add their own."""
@@ -21,7 +25,7 @@ class RecipeConfig:
     epochs: int = 5
     batch_size: int = 32  # global batch size (split across replicas)
     learning_rate: float = 1e-3
-    optimizer: str = "adam"
+    optimizer: OptimizerName = "adam"
     dropout: float = 0.2
     seed: int = 42  # data splits and initial weights; fixed so runs repeat
     data_dir: typing.Optional[str] = None
@@ -30,7 +34,7 @@ class RecipeConfig:
     steps_per_execution: int = 1
     shuffle_buffer: int = 10_000
     # Fine-tuning controls (tl_app.optim / tl_app.train implement them; recipes set defaults).
-    lr_schedule: str = "constant"  # constant | step | exponential | cosine | linear (decay to 0)
+    lr_schedule: ScheduleName = "constant"  # linear and cosine decay to min_learning_rate
     warmup_steps: int = 0  # linear warmup from 0; when 0, warmup_fraction applies
     warmup_fraction: float = 0.0  # share of a phase's steps spent warming up
     decay_rate: float = 0.5  # step: factor every step_every_epochs; exponential: factor per epoch
@@ -126,6 +130,57 @@ def apply_overrides(config, assignments, recipe_name="the recipe"):
             )
         changes[key] = parse_value(key, raw, types_by_name[key])
     return dataclasses.replace(config, **changes)
+
+
+# Ranges of numeric fields, by name, checked wherever a config has the field (None passes: "not set").
+AT_LEAST = {
+    "epochs": 0, "fine_tune_epochs": 0, "gradual_unfreeze": 0, "early_stopping_patience": 0, "warmup_steps": 0,
+    "l1": 0.0, "l2": 0.0, "weight_decay": 0.0, "fine_tune_weight_decay": 0.0, "min_learning_rate": 0.0,
+    "momentum": 0.0, "learning_rate": 0.0, "fine_tune_learning_rate": 0.0, "batch_size": 1, "steps_per_execution": 1, "shuffle_buffer": 1, "hidden_units": 1,
+    "step_every_epochs": 1,
+}
+POSITIVE = ("decay_rate", "clipnorm", "clipvalue", "fine_tune_clipnorm",
+            "alpha")
+FRACTIONS = ("dropout", "warmup_fraction", "fine_tune_warmup_fraction", "label_smoothing", "rotation", "zoom",
+             "translation", "contrast", "synonym_rate", "insertion_rate", "swap_rate", "deletion_rate")  # [0, 1)
+SHARES = ("validation_fraction", "test_fraction")  # (0, 1): a split carved from the data needs examples
+
+
+def check_values(config, metrics=("accuracy",)):
+    """Raise UserError for a field outside its range (types are checked by `apply_overrides`).
+
+    Args:
+        config: a recipe config.
+        metrics: the recipe's metric names (what `early_stopping_monitor` may watch, besides the loss).
+    """
+
+    def bad(name, rule):
+        return UserError(f"{name}={getattr(config, name)}: must be {rule} (--set {name}=...).")
+
+    values = {name: getattr(config, name) for name in to_dict(config)}
+    for name, lowest in AT_LEAST.items():
+        if values.get(name) is not None and values[name] < lowest:
+            raise bad(name, f"{lowest} or more")
+    for name in POSITIVE:
+        if values.get(name) is not None and not values[name] > 0:
+            raise bad(name, "above 0")
+    for name in FRACTIONS:
+        if values.get(name) is not None and not 0 <= values[name] < 1:
+            raise bad(name, "in [0, 1) (0 turns it off)")
+    for name in SHARES:
+        if values.get(name) is not None and not 0 < values[name] < 1:
+            raise bad(name, "in (0, 1)")
+    if "seed" in values and not 0 <= values["seed"] < 2**32:
+        raise bad("seed", "in [0, 2**32)")
+    shares = [values[name] for name in SHARES if values.get(name) is not None]
+    if len(shares) == 2 and sum(shares) >= 1:
+        raise UserError(f"validation_fraction={shares[0]} and test_fraction={shares[1]} leave no training data:"
+                        " their sum must be below 1.")
+    monitor = values.get("early_stopping_monitor")
+    watchable = [f"{prefix}{name}" for name in ("loss", *metrics) for prefix in ("val_", "")]
+    if monitor is not None and monitor not in watchable:
+        raise UserError(f"early_stopping_monitor={monitor}: this recipe logs {', '.join(watchable)};"
+                        " choose one of them (--set early_stopping_monitor=...).")
 
 
 def to_dict(config):

@@ -273,11 +273,6 @@ def _auto(tpu, env, tf_config, collective_timeout):
     return _one_device(reason=f"auto: {len(gpus)} GPU(s), no TPU, no TF_CONFIG")
 
 
-def make_strategy(name="auto", tpu=None):
-    """The `tf.distribute.Strategy` for `name` (see `choose_strategy` for the choice with its details)."""
-    return choose_strategy(name, tpu).strategy
-
-
 def mixed_precision_policy(setting, device):
     """The Keras dtype policy name for config `mixed_precision` on `device`, or None for float32.
 

@@ -99,12 +99,15 @@ def extractor_digest(extractor):
     return digest
 
 
-def split_key(extractor_hash, batches):
-    """The store key of one split: the extractor's digest plus every `(inputs, label)` of `batches`, in order."""
+HASH_BATCH = 256  # fixed, so the key does not depend on the training batch size
+
+
+def split_key(extractor_hash, dataset):
+    """The store key of one split: the extractor's digest plus every `(inputs, label)` of unbatched `dataset`, in order."""
     import tensorflow as tf
 
     digest = extractor_hash.copy()
-    for inputs, labels in batches:
+    for inputs, labels in dataset.batch(HASH_BATCH).prefetch(tf.data.AUTOTUNE):
         for tensor in tf.nest.flatten(inputs):
             _hash_array(digest, tensor.numpy())
         _hash_array(digest, labels.numpy())
@@ -138,7 +141,10 @@ class FeatureStore:
             return None
         try:
             with np.load(path) as entry:
-                return entry["features"], entry["labels"]
+                features, labels = entry["features"], entry["labels"]
+            if features.dtype != np.float32 or len(features) != len(labels):
+                raise ValueError(f"features of dtype {features.dtype}, {len(features)} for {len(labels)} labels")
+            return features, labels
         except Exception as error:  # a damaged entry is only a cache miss
             log.warn(f"feature cache entry {path} is unreadable ({type(error).__name__}); computing the features again")
             return None
@@ -151,7 +157,8 @@ class FeatureStore:
             fd, tmp = tempfile.mkstemp(prefix=f".{key[:12]}-", suffix=".npz.tmp", dir=self.directory)
             try:
                 with os.fdopen(fd, "wb") as out:
-                    np.savez(out, features=features, labels=labels)
+                    # float32 always: numpy cannot read back the bfloat16 of mixed precision.
+                    np.savez(out, features=np.asarray(features, np.float32), labels=labels)
                 os.replace(tmp, path)
             except BaseException:
                 os.unlink(tmp)

@@ -37,7 +37,7 @@ class ImageClassifier:
     head: Any
 
 
-def build_image_classifier(base, num_classes, image_size, dropout=0.2, l1=0.0, l2=0.0, name="image_classifier"):
+def build_image_classifier(base, num_classes, image_size, dropout=0.2, regularizer=None, name="image_classifier"):
     """Wrap a no-top base into the classifier described in the module docstring.
 
     Args:
@@ -45,7 +45,7 @@ def build_image_classifier(base, num_classes, image_size, dropout=0.2, l1=0.0, l
         num_classes: size of the softmax.
         image_size: side of the square the base sees.
         dropout: rate of the Dropout before the Dense head.
-        l1, l2: regularisation of the head's kernel (0 = none).
+        regularizer: of the head's kernel (`tl_app.regularize.head_regularizer`), or None.
         name: the model's name.
     """
     import keras
@@ -57,9 +57,9 @@ def build_image_classifier(base, num_classes, image_size, dropout=0.2, l1=0.0, l
     x = layers.Resizing(image_size, image_size, interpolation="bilinear", antialias=True, name="resize")(inputs)
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="mobilenet_v2_preprocess")(x)
     x = base(x, training=False)
-    features = layers.GlobalAveragePooling2D(name="pool")(x)
+    # float32 under mixed precision too: these are the features a feature cache stores.
+    features = layers.GlobalAveragePooling2D(dtype="float32", name="pool")(x)
     head_dropout = layers.Dropout(dropout, name="head_dropout")
-    regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
     classify = layers.Dense(num_classes, activation="softmax", dtype="float32", kernel_regularizer=regularizer,
                             name="probabilities")
     model = keras.Model(inputs, classify(head_dropout(features)), name=name)

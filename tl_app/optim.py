@@ -6,11 +6,13 @@ Every optimizer field can be overridden per phase with `Phase.options`
 "clipnorm": 1.0})`); `option(cfg, phase, name)` resolves one field.
 """
 import math
+import typing
 
+from tl_app.config import OptimizerName, ScheduleName
 from tl_app.errors import UserError
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "step", "exponential", "cosine", "linear")  # formulas in tl_app.schedules
+OPTIMIZERS = typing.get_args(OptimizerName)
+SCHEDULES = typing.get_args(ScheduleName)
 # Variables never weight-decayed: biases and normalization scales/offsets (Keras names them so).
 NO_DECAY_NAMES = ("bias", "gamma", "beta")
 

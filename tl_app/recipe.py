@@ -130,6 +130,10 @@ class Recipe:
     def metrics(self):
         return ["accuracy"]
 
+    def metric_names(self):
+        """Names of `metrics()` as Keras logs them (what early stopping may monitor)."""
+        return [m if isinstance(m, str) else m.name for m in self.metrics()]
+
     def serving_signatures(self, model, class_names) -> Dict[str, ServingSignature]:
         """Signatures of the export. Default: `serving_default` takes the model's raw input."""
         from tl_app import export

@@ -139,6 +139,7 @@ def run_recipe(recipe, options=None):
     started = time.time()
     # Every check that needs no TensorFlow op comes first: a mistake costs seconds, and
     # multi-worker collectives must be configured before TensorFlow initialises.
+    config_lib.check_values(cfg, recipe.metric_names())
     check_options(cfg)
     mixed_precision_policy(cfg.mixed_precision, "cpu")  # validates the value
     if options.export:
@@ -166,62 +167,64 @@ def run_recipe(recipe, options=None):
         run_dir = runs.create_run_dir(options.logdir, recipe.name, options.run_id)
     else:
         run_dir = None
-    write_dir = run_dir if choice.is_chief else scratch
-    config_dict["distribution"] = choice.to_dict(cfg.batch_size)
-    if choice.is_chief:
-        runs.write_json(run_dir, "config.json", config_dict)
-    log.info(f"run {run_dir or '(non-chief worker: writing to ' + scratch + ')'} "
-             f"(recipe {recipe.name}, seed {cfg.seed})")
-    log.info(choice.describe(cfg.batch_size))
-    sizes = ", ".join(f"{name} {_count(ds) if _count(ds) is not None else '?'}" for name, ds in
-                      (("train", data.train), ("validation", data.validation), (data.test_split_name, data.test)))
-    log.info(f"data: {sizes} examples, {len(data.class_names)} classes")
-    for note in data.notes:
-        log.info(note)
+    created = run_dir if choice.is_chief and not continuing else None
+    with runs.removed_if_it_fails_before_a_checkpoint(created):
+        write_dir = run_dir if choice.is_chief else scratch
+        config_dict["distribution"] = choice.to_dict(cfg.batch_size)
+        if choice.is_chief:
+            runs.write_json(run_dir, "config.json", config_dict)
+        log.info(f"run {run_dir or '(non-chief worker: writing to ' + scratch + ')'} "
+                 f"(recipe {recipe.name}, seed {cfg.seed})")
+        log.info(choice.describe(cfg.batch_size))
+        sizes = ", ".join(f"{name} {_count(ds) if _count(ds) is not None else '?'}" for name, ds in
+                          (("train", data.train), ("validation", data.validation), (data.test_split_name, data.test)))
+        log.info(f"data: {sizes} examples, {len(data.class_names)} classes")
+        for note in data.notes:
+            log.info(note)
 
-    resume_from = CheckpointStore(os.path.join(continuing, "checkpoints")).load() if continuing else None
-    with choice.strategy.scope():
-        model = recipe.build_model(data)
-    if init_weights:
-        _load_init_weights(model, init_weights, options.init_from)
-        log.info(f"initial weights from the export {options.init_from}")
-    if resume_from is not None:
-        s = resume_from.state
-        log.info(f"resuming {run_dir} from {os.path.basename(resume_from.path)}: phase {s.phase + 1}, "
-                 f"{s.phase_epochs_done} of its epochs done, {s.epoch} epoch(s) in all")
-    elif continuing:
-        log.info(f"continuing {run_dir}: it has no checkpoint yet, training from the start")
-    trainer = Trainer(recipe, data, model, standard_callbacks(write_dir), choice.strategy,
-                      checkpoints=CheckpointStore(os.path.join(write_dir, "checkpoints")),
-                      resume=resume_from, loop=options.loop)
-    try:
-        trainer.run_all()
-        metrics = trainer.evaluate(data.test)
-        export_path = None
-        if choice.is_chief:
-            runs.write_json(run_dir, "metrics.json", metrics)
-            print(report.metrics_table(metrics, data.test_split_name), flush=True)
-        if options.export:
-            # Every worker exports (reading distributed variables may need all of them); only the chief's is kept.
-            base = options.export_dir if choice.is_chief else os.path.join(scratch, "export")
-            export_path = export.export_model(
-                model,
-                recipe.serving_signatures(model, data.class_names),
-                os.path.join(base, recipe.name),
-                data.class_names,
-                config_dict,
-                metrics,
-                keras_weights=True,
-            )
+        resume_from = CheckpointStore(os.path.join(continuing, "checkpoints")).load() if continuing else None
+        with choice.strategy.scope():
+            model = recipe.build_model(data)
+        if init_weights:
+            _load_init_weights(model, init_weights, options.init_from)
+            log.info(f"initial weights from the export {options.init_from}")
+        if resume_from is not None:
+            s = resume_from.state
+            log.info(f"resuming {run_dir} from {os.path.basename(resume_from.path)}: phase {s.phase + 1}, "
+                     f"{s.phase_epochs_done} of its epochs done, {s.epoch} epoch(s) in all")
+        elif continuing:
+            log.info(f"continuing {run_dir}: it has no checkpoint yet, training from the start")
+        trainer = Trainer(recipe, data, model, standard_callbacks(write_dir), choice.strategy,
+                          checkpoints=CheckpointStore(os.path.join(write_dir, "checkpoints")),
+                          resume=resume_from, loop=options.loop)
+        try:
+            trainer.run_all()
+            metrics = trainer.evaluate(data.test)
+            export_path = None
             if choice.is_chief:
-                log.info(f"exported {export_path}")
-            else:
-                export_path = None
-        seconds = time.time() - started
-        if choice.is_chief:
-            runs.mark_complete(run_dir, {"metrics": metrics, "export": export_path, "epochs": trainer.epoch})
-            log.info(f"done in {seconds:.1f} s; TensorBoard: tensorboard --logdir {os.path.dirname(run_dir)}")
-    finally:
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+                runs.write_json(run_dir, "metrics.json", metrics)
+                print(report.metrics_table(metrics, data.test_split_name), flush=True)
+            if options.export:
+                # Every worker exports (reading distributed variables may need all of them); only the chief's is kept.
+                base = options.export_dir if choice.is_chief else os.path.join(scratch, "export")
+                export_path = export.export_model(
+                    model,
+                    recipe.serving_signatures(model, data.class_names),
+                    os.path.join(base, recipe.name),
+                    data.class_names,
+                    config_dict,
+                    metrics,
+                    keras_weights=True,
+                )
+                if choice.is_chief:
+                    log.info(f"exported {export_path}")
+                else:
+                    export_path = None
+            seconds = time.time() - started
+            if choice.is_chief:
+                runs.mark_complete(run_dir, {"metrics": metrics, "export": export_path, "epochs": trainer.epoch})
+                log.info(f"done in {seconds:.1f} s; TensorBoard: tensorboard --logdir {os.path.dirname(run_dir)}")
+        finally:
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
     return RunResult(run_dir=run_dir, metrics=metrics, export_path=export_path, seconds=seconds)

@@ -1,8 +1,11 @@
 """Run directories: `runs/<recipe>/<run-id>/` holding TensorBoard logs, config and metrics."""
+import contextlib
 import datetime
 import json
 import os
+import shutil
 
+from tl_app import log
 from tl_app.errors import UserError
 
 
@@ -29,6 +32,23 @@ def create_run_dir(logdir, recipe_name, run_id=None):
                 raise UserError(f"run {path} already exists; choose another --run-id.") from None
             n += 1
             candidate = f"{stem}-{n}"
+
+
+@contextlib.contextmanager
+def removed_if_it_fails_before_a_checkpoint(run_dir):
+    """Remove `run_dir` (just created by this run) when the body fails before the run's first checkpoint.
+
+    A run that never trained an epoch holds nothing to keep, and left behind it would be what
+    `--resume` picks (with whatever config made it fail).
+    """
+    try:
+        yield
+    except BaseException:
+        checkpoints = os.path.join(run_dir, "checkpoints") if run_dir else None
+        if run_dir and not (os.path.isdir(checkpoints) and os.listdir(checkpoints)):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            log.warn(f"removed {run_dir}: the run stopped before its first checkpoint")
+        raise
 
 
 def write_json(run_dir, filename, payload):

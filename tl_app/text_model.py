@@ -66,7 +66,7 @@ class ClsPooling(keras.layers.Layer):
 
 
 def build_text_classifier(backbone, tokenizer, num_classes, sequence_length, pooling="mean", dropout=0.1,
-                          name="bert_text_classifier"):
+                          regularizer=None, name="bert_text_classifier"):
     """Assemble the classifier described in the module docstring.
 
     Args:
@@ -76,6 +76,7 @@ def build_text_classifier(backbone, tokenizer, num_classes, sequence_length, poo
         sequence_length: packed length ([CLS] and [SEP] included); at most the backbone's max_sequence_length.
         pooling: "cls" or "mean".
         dropout: rate of the Dropout before the Dense head.
+        regularizer: of the head's kernel (`tl_app.regularize.head_regularizer`), or None.
         name: the model's name.
     """
     from tl_app.text_packing import BertTextInputs
@@ -91,7 +92,8 @@ def build_text_classifier(backbone, tokenizer, num_classes, sequence_length, poo
     else:
         features = ClsPooling(name="cls_pooling")(outputs["pooled_output"])
     head_dropout = keras.layers.Dropout(dropout, name="head_dropout")
-    classify = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")
+    classify = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", kernel_regularizer=regularizer,
+                                  name="probabilities")
     model = keras.Model(text, classify(head_dropout(features)), name=name)
     extractor = keras.Model(text, features, name=f"{name}_features")
     feature_input = keras.Input(shape=(features.shape[-1],), name="features")

@@ -45,8 +45,6 @@ def batched(dataset, batch_size, shuffle=False, seed=None, shuffle_buffer=10_000
 
 def standard_callbacks(run_dir):
     """Callbacks every run has: TensorBoard scalars per epoch (loss, metrics, learning rate)."""
-    import keras
-
     from tl_app.epoch_tensorboard import EpochTensorBoard
 
     return [EpochTensorBoard(run_dir)]
@@ -100,7 +98,7 @@ def cached_features(extractor, dataset, batch_size, store=None, split="train", c
 
     if store is None:
         return extract_features(extractor, dataset, batch_size, call)
-    key = split_key(store.extractor_hash(extractor), batched(dataset, batch_size))
+    key = split_key(store.extractor_hash(extractor), dataset)
     kept = store.load(key)
     if kept is not None:
         log.info(f"{split}: reused {len(kept[0])} feature vectors kept by an earlier run ({store.path(key)})")

@@ -23,6 +23,17 @@ def is_prepared(builder):
     return builder.is_prepared()
 
 
+def train_validation_test(validation_fraction):
+    """tfds split strings: validation carved from the end of `train` (whole percent), `test` as is."""
+    from tl_app.errors import UserError
+
+    held_out = int(round(validation_fraction * 100))
+    if not 0 < held_out < 100:
+        raise UserError(f"--set validation_fraction={validation_fraction}: tfds splits by whole percent;"
+                        " choose a value between 0.01 and 0.99.")
+    return {"train": f"train[:{100 - held_out}%]", "validation": f"train[{100 - held_out}%:]", "test": "test"}
+
+
 def load_tfds(name, splits, data_dir=None, offline_hint=""):
     """`{key: dataset}` of supervised `(image/text, label)` pairs for tfds split strings.
 
