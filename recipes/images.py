@@ -122,11 +122,6 @@ class ImageClassification(Recipe):
             name=f"{self.name}_mobilenet_v2")
         return self._classifier.model
 
-    def _classifier_of(self, model):
-        if self._classifier is None or self._classifier.model is not model:
-            raise ValueError("phases() needs the model returned by this recipe's build_model()")
-        return self._classifier
-
     # ---- training --------------------------------------------------------
     def phases(self, model) -> List[Phase]:
         cfg = self.config

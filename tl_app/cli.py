@@ -205,18 +205,16 @@ def launch_command(workers, recipe, run_args):
 
 def _check_run_args(recipe, run_args):
     """Parse `tl-app run RECIPE RUN_ARGS` and check the resolved config without starting anything."""
-    from tl_app import config as config_lib
-    from tl_app.distribute import mixed_precision_policy
-    from tl_app.optim import check_options
+    from tl_app.run import check_config
 
     recipe_cls = _recipe_class(recipe)
     with run.make_context("tl-app run", [recipe, *run_args]) as ctx:
         p = ctx.params
     cfg = _resolved_config(recipe_cls, p["assignments"], epochs=p["epochs"], batch_size=p["batch_size"],
                            data_dir=p["data_dir"], seed=p["seed"])
-    config_lib.check_values(cfg, recipe_cls(cfg).metric_names())
-    check_options(cfg)
-    mixed_precision_policy(cfg.mixed_precision, "cpu")
+    check_config(recipe_cls(cfg))
+
+
 def main(argv=None):
     """Console entry point (quiet TensorFlow environment, then the click group)."""
     from tl_app.quiet import set_quiet_environment

@@ -135,14 +135,14 @@ def apply_overrides(config, assignments, recipe_name="the recipe"):
 # Ranges of numeric fields, by name, checked wherever a config has the field (None passes: "not set").
 AT_LEAST = {
     "epochs": 0, "fine_tune_epochs": 0, "gradual_unfreeze": 0, "early_stopping_patience": 0, "warmup_steps": 0,
-    "l1": 0.0, "l2": 0.0, "weight_decay": 0.0, "fine_tune_weight_decay": 0.0, "min_learning_rate": 0.0,
-    "momentum": 0.0, "learning_rate": 0.0, "fine_tune_learning_rate": 0.0, "batch_size": 1, "steps_per_execution": 1, "shuffle_buffer": 1, "hidden_units": 1,
-    "step_every_epochs": 1,
+    "learning_rate": 0.0, "fine_tune_learning_rate": 0.0, "min_learning_rate": 0.0, "momentum": 0.0,
+    "l1": 0.0, "l2": 0.0, "weight_decay": 0.0, "fine_tune_weight_decay": 0.0,
+    "batch_size": 1, "steps_per_execution": 1, "shuffle_buffer": 1, "hidden_units": 1, "step_every_epochs": 1,
 }
-POSITIVE = ("decay_rate", "clipnorm", "clipvalue", "fine_tune_clipnorm",
-            "alpha")
-FRACTIONS = ("dropout", "warmup_fraction", "fine_tune_warmup_fraction", "label_smoothing", "rotation", "zoom",
-             "translation", "contrast", "synonym_rate", "insertion_rate", "swap_rate", "deletion_rate")  # [0, 1)
+POSITIVE = ("decay_rate", "clipnorm", "clipvalue", "fine_tune_clipnorm", "alpha")
+# [0, 1). label_smoothing and warmup_fraction are not here: optim.check_options checks them, phase overrides too.
+FRACTIONS = ("dropout", "fine_tune_warmup_fraction", "rotation", "zoom", "translation", "contrast",
+             "synonym_rate", "insertion_rate", "swap_rate", "deletion_rate")
 SHARES = ("validation_fraction", "test_fraction")  # (0, 1): a split carved from the data needs examples
 
 

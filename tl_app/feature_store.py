@@ -165,6 +165,6 @@ class FeatureStore:
                 raise
         except OSError as error:
             log.warn(f"could not keep the features in {self.directory} ({error.strerror or error});"
-                        " this run is unaffected, the next one computes them again")
+                     " this run is unaffected, the next one computes them again")
             return None
         return path

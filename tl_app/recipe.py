@@ -112,6 +112,16 @@ class Recipe:
     def build_model(self, data: DataSplits):
         raise NotImplementedError(f"{type(self).__name__} must implement build_model()")
 
+    def _classifier_of(self, model):
+        """The parts of `model` (base, extractor, head) that `build_model` kept in `self._classifier`.
+
+        For recipes whose phases and feature cache need more than the model itself.
+        """
+        classifier = getattr(self, "_classifier", None)
+        if classifier is None or classifier.model is not model:
+            raise ValueError("phases() needs the model returned by this recipe's build_model()")
+        return classifier
+
     # ---- hooks with sensible defaults -----------------------------------
     def phases(self, model) -> List[Phase]:
         """Training phases in order. Default: one phase training the whole model."""

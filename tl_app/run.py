@@ -122,6 +122,16 @@ def _exit_cleanly_on_sigterm():
         pass  # not the main thread: leave signals alone
 
 
+def check_config(recipe):
+    """Raise UserError for any config value out of range or unknown; needs no TensorFlow op."""
+    from tl_app.distribute import mixed_precision_policy
+    from tl_app.optim import check_options
+
+    config_lib.check_values(recipe.config, recipe.metric_names())
+    check_options(recipe.config)
+    mixed_precision_policy(recipe.config.mixed_precision, "cpu")  # validates the value
+
+
 def run_recipe(recipe, options=None):
     """Train, evaluate and (optionally) export `recipe`; returns a RunResult.
 
@@ -130,8 +140,7 @@ def run_recipe(recipe, options=None):
         options: `RunOptions` (defaults: runs/, saved_models/, export, auto strategy).
     """
     from tl_app.checkpoint import CheckpointStore
-    from tl_app.distribute import choose_strategy, mixed_precision_policy
-    from tl_app.optim import check_options
+    from tl_app.distribute import choose_strategy
     from tl_app.train import Trainer, standard_callbacks
 
     options = options or RunOptions()
@@ -139,9 +148,7 @@ def run_recipe(recipe, options=None):
     started = time.time()
     # Every check that needs no TensorFlow op comes first: a mistake costs seconds, and
     # multi-worker collectives must be configured before TensorFlow initialises.
-    config_lib.check_values(cfg, recipe.metric_names())
-    check_options(cfg)
-    mixed_precision_policy(cfg.mixed_precision, "cpu")  # validates the value
+    check_config(recipe)
     if options.export:
         export.check_export_dir(options.export_dir)
     if options.init_from and (options.resume or options.run_id and os.path.isdir(

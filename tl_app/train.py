@@ -18,7 +18,7 @@ import numpy as np
 from tl_app import log
 from tl_app.checkpoint import TrainingState, restore_optimizer
 from tl_app.distribute import is_tpu, with_data_sharding
-from tl_app.feature_store import FeatureStore
+from tl_app.feature_store import FeatureStore, split_key
 from tl_app.losses import training_loss
 from tl_app.optim import build_optimizer, check_options
 
@@ -76,12 +76,8 @@ def inference_function(extractor, *element_specs):
     return tf.function(lambda x: extractor(x, training=False), input_signature=signature)
 
 
-def extract_features(extractor, dataset, batch_size, call=None):
-    """(features, labels) numpy arrays: one pass of the frozen extractor over `dataset`.
-
-    `call`: an `inference_function` of the extractor to reuse; None traces one.
-    """
-    call = call or inference_function(extractor, dataset.element_spec[0])
+def extract_features(call, dataset, batch_size):
+    """(features, labels) numpy arrays: one pass of `call` (an `inference_function`) over `dataset`."""
     features, labels = [], []
     for x, y in batched(dataset, batch_size):
         features.append(call(x).numpy())
@@ -92,18 +88,17 @@ def extract_features(extractor, dataset, batch_size, call=None):
 def cached_features(extractor, dataset, batch_size, store=None, split="train", call=None):
     """(features, labels) of `dataset`: from `store` when it holds them, else extracted (and kept when `store`).
 
-    `call`: as in `extract_features`.
+    `call`: the extractor's `inference_function` to reuse across splits; None traces one.
     """
-    from tl_app.feature_store import split_key
-
+    call = call or inference_function(extractor, dataset.element_spec[0])
     if store is None:
-        return extract_features(extractor, dataset, batch_size, call)
+        return extract_features(call, dataset, batch_size)
     key = split_key(store.extractor_hash(extractor), dataset)
     kept = store.load(key)
     if kept is not None:
         log.info(f"{split}: reused {len(kept[0])} feature vectors kept by an earlier run ({store.path(key)})")
         return kept
-    features, labels = extract_features(extractor, dataset, batch_size, call)
+    features, labels = extract_features(call, dataset, batch_size)
     path = store.save(key, features, labels)
     if path is not None:
         log.info(f"{split}: kept {len(features)} feature vectors ({features.nbytes / 2**20:.1f} MB) in {path}"
