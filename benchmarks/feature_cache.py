@@ -52,7 +52,7 @@ def head_phase(root, mode, epochs):
     """(phase wall seconds, per-epoch seconds, test accuracy) for feature_cache=`mode`."""
     import keras
 
-    from tl_app.train import Trainer
+    from tl_app.engine.trainer import Trainer
 
     keras.utils.set_random_seed(42)
     recipe = image_folder_recipe(root, "weights=offline", "image_size=96", f"epochs={epochs}", "fine_tune_epochs=0",

@@ -20,7 +20,7 @@ from fashion_png import image_folder_recipe, write_fashion_pngs  # noqa: E402
 def tl_app_epochs(recipe, data, epochs):
     import keras
 
-    from tl_app.train import Trainer
+    from tl_app.engine.trainer import Trainer
 
     keras.utils.set_random_seed(42)
     model = recipe.build_model(data)

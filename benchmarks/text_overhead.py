@@ -8,7 +8,7 @@ clipnorm 1.0), each in its own fresh process, one after the other:
 - keras-hub: `keras_hub.models.TextClassifier.from_preset(dir, num_classes=5)`,
   its preprocessor mapped over a `tf.data` pipeline, `model.fit`.
 - tl-app: the `text_folder` recipe's model and its `fine_tune` phase run by
-  `tl_app.train.Trainer.run_phase` (the framework's batching, optimizer,
+  `tl_app.engine.trainer.Trainer.run_phase` (the framework's batching, optimizer,
   schedule and callbacks), mixed precision set as `tl-app run` sets it.
 
 Training sequences per second come from the batch-end times of the steps
@@ -72,7 +72,7 @@ def keras_hub_side(steps, precision):
     import keras_hub
     import tensorflow as tf
 
-    from tl_app.bert_presets import minilm_directory
+    from tl_app.text.presets import minilm_directory
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     keras.utils.set_random_seed(42)
@@ -97,7 +97,7 @@ def tl_app_side(steps, precision):
 
     from tl_app import registry
     from tl_app.recipe import DataSplits
-    from tl_app.train import Trainer
+    from tl_app.engine.trainer import Trainer
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     keras.utils.set_random_seed(42)

@@ -59,3 +59,14 @@ def run_tl_app(args, cwd, timeout=120, env_extra=None):
     env = dict(os.environ, **(env_extra or {}))
     exe = os.path.join(os.path.dirname(sys.executable), "tl-app")
     return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
+
+
+def assert_one_line_error(result, *fragments):
+    """A click Result of a user's mistake: exit 2, one `error:` line holding every fragment, no traceback."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]

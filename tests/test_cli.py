@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from helpers import assert_one_line_error as _assert_one_line_error
 from helpers import run_tl_app, write_fake_mnist_dir
 
 
@@ -81,15 +82,6 @@ def test_mnist_with_tfds_mock_data(cli, workdir, tfds_mock):
 
 
 # ---- bad input: one line, exit code 2, no traceback ---------------------------
-
-def _assert_one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.strip().splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, result.output
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0]
-
 
 def test_unknown_recipe_lists_known_and_suggests(cli):
     _assert_one_line_error(cli("run", "digit"), "unknown recipe 'digit'", "Did you mean 'digits'?", "fashion_mnist")

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tl_app import distribute
+from tl_app.engine import strategies as distribute
 from tl_app.errors import UserError
 
 
@@ -154,7 +154,7 @@ def test_mixed_precision_per_device():
 
 
 def test_launcher_ports_and_tf_config():
-    from tl_app.launch import free_ports, tf_config
+    from tl_app.engine.launch import free_ports, tf_config
 
     ports = free_ports(3)
     assert len(set(ports)) == 3

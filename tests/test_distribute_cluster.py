@@ -25,8 +25,8 @@ if strategy == "mirrored":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from tl_app.recipes.mlp import Digits
-from tl_app.run import RunOptions, run_recipe
+from tl_app.recipes.digits import Digits
+from tl_app.pipeline import RunOptions, run_recipe
 
 class PerReplicaBatchProbe(keras.layers.Layer):
     def __init__(self, limit, **kwargs):
@@ -78,7 +78,7 @@ SITECUSTOMIZE = r"""
 import json, os
 if os.environ.get("TL_APP_TEST_WEIGHTS_DIR"):
     import numpy as np
-    import tl_app.export as export
+    import tl_app.export.savedmodel as export
     _export_model = export.export_model
     def export_model(model, *args, **kwargs):
         index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
@@ -92,8 +92,8 @@ RUN_ARGS = ["--epochs", "6", "--batch-size", "64", "--set", "learning_rate=0.01"
 
 
 def test_multi_worker_launch_trains_like_one_device_and_only_the_chief_exports(workdir):
-    from tl_app.recipes.mlp import Digits
-    from tl_app.run import RunOptions, run_recipe
+    from tl_app.recipes.digits import Digits
+    from tl_app.pipeline import RunOptions, run_recipe
 
     (workdir / "hook").mkdir()
     (workdir / "hook" / "sitecustomize.py").write_text(SITECUSTOMIZE)

@@ -23,7 +23,7 @@ STEPS_PER_EPOCH, EPOCHS, PEAK = 10, 5, 0.1  # 50 steps in the phase
 
 
 def _optimizer(**fields):
-    from tl_app.optim import build_optimizer
+    from tl_app.engine.optimizers import build_optimizer
 
     cfg = dataclasses.replace(RecipeConfig(), **fields)
     return build_optimizer(cfg, Phase("p", EPOCHS, PEAK), STEPS_PER_EPOCH)
@@ -62,7 +62,7 @@ def test_phase_options_override_the_config():
     """The contract the text recipe relies on: Phase(options=...) resolved by optim.option."""
     import keras
 
-    from tl_app.optim import build_optimizer, option
+    from tl_app.engine.optimizers import build_optimizer, option
 
     phase = Phase("fine_tune", 10, 2e-5, options={"optimizer": "adamw", "weight_decay": 0.01, "lr_schedule": "linear",
                                                   "warmup_fraction": 0.1, "clipnorm": 1.0})
@@ -86,7 +86,7 @@ def test_sgd_momentum_and_clipvalue():
 def test_adamw_decays_kernels_but_not_biases_or_layer_norm():
     import keras
 
-    from tl_app.optim import build_optimizer
+    from tl_app.engine.optimizers import build_optimizer
 
     inputs = keras.Input((4,))
     x = keras.layers.Dense(4, name="dense")(inputs)
@@ -108,7 +108,7 @@ def test_adamw_decays_kernels_but_not_biases_or_layer_norm():
 def test_label_smoothing_on_sparse_labels_matches_the_formula():
     import keras
 
-    from tl_app.losses import training_loss
+    from tl_app.engine.losses import training_loss
 
     probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
     labels = np.array([0, 2])
@@ -123,15 +123,15 @@ def test_label_smoothing_on_sparse_labels_matches_the_formula():
 
 
 def test_balanced_class_weights():
-    from tl_app.train import balanced_class_weights
+    from tl_app.engine.datasets import balanced_class_weights
 
     weights = balanced_class_weights([0, 0, 0, 1], num_classes=3)
     assert weights == {0: pytest.approx(4 / (2 * 3)), 1: pytest.approx(4 / (2 * 1)), 2: 1.0}
 
 
 def test_head_regularizer_reaches_the_digits_model():
-    from tl_app.recipes.mlp import Digits
-    from tl_app.regularize import head_regularizer
+    from tl_app.recipes.digits import Digits
+    from tl_app.engine.regularizers import head_regularizer
 
     assert head_regularizer(RecipeConfig()) is None
     recipe = Digits(dataclasses.replace(Digits.default_config(), l2=0.01))
@@ -145,7 +145,7 @@ def test_head_regularizer_reaches_the_digits_model():
 
 
 def test_bad_optimizer_and_schedule_values_fail_early():
-    from tl_app.optim import check_options
+    from tl_app.engine.optimizers import check_options
 
     with pytest.raises(UserError, match="optimizer 'rmsprop'.*adam, adamw, sgd"):
         check_options(RecipeConfig(optimizer="rmsprop"))
@@ -160,8 +160,8 @@ def test_bad_optimizer_and_schedule_values_fail_early():
 # ---- whole runs (in process) --------------------------------------------------
 
 def _run(workdir, recipe_cls=None, loop="auto", **fields):
-    from tl_app.recipes.mlp import Digits
-    from tl_app.run import RunOptions, run_recipe
+    from tl_app.recipes.digits import Digits
+    from tl_app.pipeline import RunOptions, run_recipe
 
     recipe_cls = recipe_cls or Digits
     cfg = dataclasses.replace(recipe_cls.default_config(), **fields)
@@ -199,7 +199,7 @@ def _two_phase_recipe():
     """Digits with a head phase on cached features, then the whole model with per-phase AdamW options."""
     import keras
 
-    from tl_app.recipes.mlp import Digits
+    from tl_app.recipes.digits import Digits
 
     class Recipe(Digits):
         name = "two_phase_digits"

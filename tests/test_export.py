@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from helpers import NO_KERAS_PRELUDE, run_python
-from tl_app import export
+from tl_app.export import savedmodel as export
 from tl_app.errors import UserError
 
 
@@ -16,7 +16,7 @@ def trained_digits():
     import keras
 
     from tl_app import registry
-    from tl_app.train import Trainer
+    from tl_app.engine.trainer import Trainer
 
     recipe = registry.get("digits")(None)
     recipe.config.epochs = 5

@@ -4,8 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from tl_app import train
-from tl_app.feature_store import FeatureStore, extractor_digest, split_key
+from tl_app.engine import features as train
+from tl_app.engine.feature_store import FeatureStore, extractor_digest, split_key
 
 
 def extractor(seed=0, units=4):

@@ -120,7 +120,7 @@ def tiny(name, *assignments):
 
 # ---- decoding ---------------------------------------------------------------
 def test_decoder_reads_every_format_as_rgb():
-    from tl_app.data.images import decode_rgb
+    from tl_app.image.data import decode_rgb
 
     rng = np.random.default_rng(1)
     rgb = rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)
@@ -173,7 +173,7 @@ def _fake_data(num_classes):
 def test_head_phase_uses_the_feature_cache_then_fine_tune_unfreezes_the_top(calibrated_weights, color_tree):
     import keras
 
-    from tl_app.train import Trainer
+    from tl_app.engine.trainer import Trainer
 
     recipe = tiny("image_folder", f"weights={calibrated_weights}", f"data_dir={color_tree}", "epochs=5",
                   "fine_tune_epochs=1", "learning_rate=0.01", "batch_size=8")
@@ -205,8 +205,8 @@ def test_head_phase_uses_the_feature_cache_then_fine_tune_unfreezes_the_top(cali
 
 
 def test_gradual_unfreeze_opens_one_more_block_per_phase(calibrated_weights, color_tree):
-    from tl_app import image_model
-    from tl_app.train import Trainer
+    from tl_app.image import unfreezing as image_model
+    from tl_app.engine.trainer import Trainer
 
     recipe = tiny("image_folder", f"weights={calibrated_weights}", f"data_dir={color_tree}", "epochs=1",
                   "fine_tune_epochs=3", "gradual_unfreeze=2", "batch_size=16")
@@ -322,8 +322,8 @@ def _epoch_values(event_dir, tag):
 @pytest.fixture(scope="module")
 def trained_export(tmp_path_factory, calibrated_weights, color_tree):
     """A briefly trained tiny image_folder model, its recipe and its export path."""
-    from tl_app import export
-    from tl_app.train import Trainer
+    from tl_app.export import savedmodel as export
+    from tl_app.engine.trainer import Trainer
 
     recipe = tiny("image_folder", f"weights={calibrated_weights}", f"data_dir={color_tree}", "epochs=2",
                   "fine_tune_epochs=0")
@@ -339,7 +339,7 @@ def trained_export(tmp_path_factory, calibrated_weights, color_tree):
 def test_bytes_signature_matches_the_model_on_real_jpeg_and_png(trained_export):
     import tensorflow as tf
 
-    from tl_app.data.images import decode_rgb
+    from tl_app.image.data import decode_rgb
 
     recipe, data, model, path = trained_export
     china, flower = sample_photos()
@@ -358,7 +358,7 @@ def test_bytes_signature_matches_the_model_on_real_jpeg_and_png(trained_export):
 
 
 def test_export_reloads_with_only_tensorflow(trained_export, tmp_path):
-    from tl_app.data.images import decode_and_resize
+    from tl_app.image.data import decode_and_resize
 
     recipe, data, model, path = trained_export
     china, flower = sample_photos()
@@ -453,7 +453,7 @@ def test_bad_data_dirs_fail_with_one_line(workdir, cli, tmp_path):
 
 # ---- weights --------------------------------------------------------------------
 def test_unavailable_weights_fail_fast_naming_alternatives(tmp_path, monkeypatch):
-    from tl_app.mobilenet_weights import resolve_weights
+    from tl_app.image.weights import resolve_weights
 
     monkeypatch.setenv("TL_APP_CACHE", str(tmp_path / "empty_cache"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
@@ -473,7 +473,7 @@ def test_unavailable_weights_fail_fast_naming_alternatives(tmp_path, monkeypatch
 
 
 def test_a_weights_file_for_another_alpha_is_refused(calibrated_weights):
-    from tl_app.mobilenet_weights import build_base, resolve_weights
+    from tl_app.image.weights import build_base, resolve_weights
 
     with pytest.raises(UserError, match="cannot be loaded"):
         build_base(resolve_weights(calibrated_weights, 0.5, 32), 0.5, 32)
@@ -492,7 +492,7 @@ def test_offline_weights_are_real_and_change_predictions(tmp_path, monkeypatch):
     import keras
 
     from tl_app import assets
-    from tl_app.mobilenet_weights import build_base, resolve_weights
+    from tl_app.image.weights import build_base, resolve_weights
 
     monkeypatch.setenv("TL_APP_CACHE", str(tmp_path / "cache"))
     path = assets.prepare("mobilenet_v2")

@@ -13,9 +13,9 @@ from test_engine import _steps
 SCRIPT = r"""
 import os, signal, sys
 import keras
-from tl_app import train
+from tl_app.engine import trainer as train
 from tl_app.recipe import FeatureCache, Phase
-from tl_app.recipes.mlp import Digits
+from tl_app.recipes.digits import Digits
 from tl_app.registry import register
 
 @register("two_phase_digits")
@@ -162,9 +162,9 @@ def test_early_stopping_counters_survive_a_restart(workdir, monkeypatch, loop):
 
     import keras
 
-    from tl_app import train
-    from tl_app.recipes.mlp import Digits
-    from tl_app.run import RunOptions, run_recipe
+    from tl_app.engine import trainer as train
+    from tl_app.recipes.digits import Digits
+    from tl_app.pipeline import RunOptions, run_recipe
 
     class StopAtEpoch2(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):

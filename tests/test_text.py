@@ -45,7 +45,7 @@ def _metrics(workdir, recipe):
 
 
 def test_text_folder_both_phases_and_servable_export(workdir, cli, tiny_preset, text_tree):
-    from tl_app.savedmodel_ops import saved_model_ops, unservable_ops
+    from tl_app.export.servable_ops import saved_model_ops, unservable_ops
 
     result = cli("run", "text_folder", "--data-dir", text_tree, "--set", f"preset={tiny_preset}", *FAST,
                  "--set", "epochs=20", "--set", "fine_tune_epochs=2")
@@ -77,8 +77,9 @@ def test_export_serves_raw_strings_in_a_process_without_keras(tmp_path, tiny_pre
     import keras
     import tensorflow as tf
 
-    from tl_app import export, registry
-    from tl_app.train import Trainer
+    from tl_app import registry
+    from tl_app.export import savedmodel as export
+    from tl_app.engine.trainer import Trainer
 
     recipe = registry.get("text_folder")(None)
     cfg = recipe.config
@@ -220,7 +221,7 @@ def test_hugging_face_directory_of_another_model_is_refused(workdir, cli, text_t
 
 
 def test_offline_preset_without_the_asset_says_how_to_prepare_it(workdir, cli, text_tree, monkeypatch):
-    from tl_app import bert_presets
+    from tl_app.text import presets as bert_presets
 
     monkeypatch.setattr(bert_presets, "minilm_directory", lambda: None)
     line = _one_error_line(cli("run", "text_folder", "--data-dir", text_tree, "--set", "preset=offline"))
@@ -231,7 +232,7 @@ def test_offline_preset_without_the_asset_says_how_to_prepare_it(workdir, cli, t
 @pytest.mark.real_assets
 def test_offline_minilm_encoder_learns_with_mean_pooling_and_exports_servably(workdir, cli, text_tree):
     from tl_app import assets
-    from tl_app.savedmodel_ops import saved_model_ops, unservable_ops
+    from tl_app.export.servable_ops import saved_model_ops, unservable_ops
 
     path = assets.prepare("minilm")
     assert os.path.isfile(os.path.join(path, "model.safetensors"))

@@ -14,7 +14,7 @@ SHARED_OP_LIST = "/work/shared/data/tf_text_2_12_1_ops.txt"
 def test_packing_truncates_adds_special_tokens_and_pads():
     import tensorflow as tf
 
-    from tl_app.text_packing import pack_token_ids
+    from tl_app.text.packing import pack_token_ids
 
     ids = tf.ragged.constant([[7, 8, 9, 10, 11, 12], [], [5]])
     out = pack_token_ids(ids, sequence_length=5, cls_id=2, sep_id=3, pad_id=0)
@@ -28,7 +28,7 @@ def test_packing_matches_keras_hub_packer():
     import keras_hub
     import tensorflow as tf
 
-    from tl_app.text_packing import BertTextInputs
+    from tl_app.text.packing import BertTextInputs
 
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=VOCABULARY)
     texts = tf.constant(["the movie was very good and the acting was great", "", "bad ."])
@@ -43,8 +43,8 @@ def test_op_check_finds_keras_hub_round_robin_trim(tmp_path):
     import keras_hub
     import tensorflow as tf
 
-    from tl_app.savedmodel_ops import check_servable, unservable_ops
-    from tl_app.text_packing import BertTextInputs
+    from tl_app.export.servable_ops import check_servable, unservable_ops
+    from tl_app.text.packing import BertTextInputs
 
     def save(layer, path):
         module = tf.Module()
@@ -67,13 +67,13 @@ def test_op_check_finds_keras_hub_round_robin_trim(tmp_path):
 
 @pytest.mark.skipif(not os.path.isfile(SHARED_OP_LIST), reason="the shared TF-Text 2.12.1 op list is not here")
 def test_allowed_op_set_is_the_shared_tf_text_2_12_1_list():
-    from tl_app.savedmodel_ops import TF_TEXT_2_12_1_OPS, read_op_list
+    from tl_app.export.servable_ops import TF_TEXT_2_12_1_OPS, read_op_list
 
     assert read_op_list(SHARED_OP_LIST) == TF_TEXT_2_12_1_OPS
 
 
 def test_eda_operations():
-    from tl_app.text_augment import EdaConfig, augment_words
+    from tl_app.text.augmentation import EdaConfig, augment_words
 
     rng = np.random.default_rng(0)
     words = "the movie was good and the plot was fine".split()
@@ -90,7 +90,7 @@ def test_eda_operations():
 
 
 def test_synonym_tables_tsv_and_json(tmp_path):
-    from tl_app.text_augment import load_synonyms
+    from tl_app.text.augmentation import load_synonyms
 
     tsv = tmp_path / "syn.tsv"
     tsv.write_text("Good\tgreat\tfine\nlonely\n")
@@ -121,7 +121,7 @@ def test_augmentation_changes_training_batches_only():
 
 
 def test_csv_delimiter_sniffed_and_quoted_fields(tmp_path):
-    from tl_app.data.text_files import csv_texts
+    from tl_app.text.files import csv_texts
 
     data = tmp_path / "d.txt"
     data.write_text("label;text\n" + "".join(f'{"pos" if i % 2 else "neg"};"good; movie {i}"\n' for i in range(20)))
@@ -132,7 +132,7 @@ def test_csv_delimiter_sniffed_and_quoted_fields(tmp_path):
 
 
 def test_local_preset_directories_are_recognised(tmp_path):
-    from tl_app.bert_presets import resolve_preset
+    from tl_app.text.presets import resolve_preset
 
     keras_hub_dir = write_tiny_bert_preset(tmp_path / "tiny")
     assert resolve_preset(keras_hub_dir).description.startswith("keras-hub preset directory")

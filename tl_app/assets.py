@@ -6,7 +6,9 @@ step into the cache directory (`TL_APP_CACHE`, default ~/.cache/tl_app).
 `tl-app assets` prepares them; recipes call `require(name)` and stop with a
 clear message when an asset is missing, never falling back to random weights.
 
-Modules that define an asset register it with `register_asset`.
+A family declares its assets in the entry-point group `tl_app.assets`
+(`name = module:ASSET`, an `Asset`), so packages can add their own; code can
+also call `register_asset`.
 """
 import os
 import subprocess
@@ -44,20 +46,16 @@ def register_asset(asset):
     return asset
 
 
-def _load_asset_modules():
-    """Import the modules that register assets (kept lazy: they are light, but optional)."""
-    import importlib
-
-    for module in ASSET_MODULES:
-        importlib.import_module(module)
-
-
-# Modules that call register_asset at import; each recipe family adds its own.
-ASSET_MODULES: List[str] = ["tl_app.mobilenet_weights", "tl_app.bert_presets"]
+ENTRY_POINT_GROUP = "tl_app.assets"
 
 
 def all_assets():
-    _load_asset_modules()
+    """{name: Asset}: those of the entry-point group `tl_app.assets`, and any registered in code."""
+    import importlib.metadata
+
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name not in _ASSETS:
+            register_asset(entry.load())
     return dict(_ASSETS)
 
 

@@ -1,8 +1,9 @@
-"""Recipe configs: typed dataclasses with defaults, `key=value` overrides, JSON round trip.
+"""Recipe configs: typed dataclasses with defaults, `key=value` overrides, typed values, JSON round trip.
 
 Every field of a recipe's config can be set from the command line with
-`--set key=value`; the value is parsed by the field's type, so a typo or a
-wrong type fails before any data is loaded.
+`--set key=value` (a string parsed by the field's type), from a config file or
+from Python (`tl_app.run("digits", epochs=5)`: typed values, checked against
+the field's type), so a typo or a wrong type fails before any data is loaded.
 """
 import dataclasses
 import difflib
@@ -15,7 +16,9 @@ from tl_app.errors import UserError
 
 
 OptimizerName = typing.Literal["adam", "adamw", "sgd"]
-ScheduleName = typing.Literal["constant", "step", "exponential", "cosine", "linear"]  # formulas in tl_app.schedules
+ScheduleName = typing.Literal["constant", "step", "exponential", "cosine", "linear"]  # formulas in engine.schedules
+OPTIMIZERS = typing.get_args(OptimizerName)
+SCHEDULES = typing.get_args(ScheduleName)
 
 
 @dataclass
@@ -33,7 +36,7 @@ class RecipeConfig:
     test_fraction: float = 0.2  # carved from the data when a data set has no test split
     steps_per_execution: int = 1
     shuffle_buffer: int = 10_000
-    # Fine-tuning controls (tl_app.optim / tl_app.train implement them; recipes set defaults).
+    # Fine-tuning controls (tl_app.engine implements them; recipes set defaults).
     lr_schedule: ScheduleName = "constant"  # linear and cosine decay to min_learning_rate
     warmup_steps: int = 0  # linear warmup from 0; when 0, warmup_fraction applies
     warmup_fraction: float = 0.0  # share of a phase's steps spent warming up
@@ -74,8 +77,8 @@ def _is_optional(tp):
     return (origin is typing.Union or origin is types.UnionType) and type(None) in args
 
 
-def parse_value(key, raw, tp):
-    """Parse the string `raw` as type `tp` (int, float, bool, str, Optional, Literal)."""
+def _parse(raw, tp):
+    """`raw` (a string) as type `tp`; ValueError(reason) when it is not one."""
     text = raw.strip()
     if _is_optional(tp):
         if text.lower() in _NONE:
@@ -86,7 +89,11 @@ def parse_value(key, raw, tp):
         choices = typing.get_args(tp)
         if text in choices:
             return text
-        raise UserError(f"--set {key}={raw}: expected one of {', '.join(map(str, choices))}.")
+        raise ValueError(f"expected one of {', '.join(map(str, choices))}")
+    if tp is str:
+        return raw
+    if tp not in (bool, int, float):
+        raise ValueError(f"config fields of type {_type_name(tp)} cannot be set from text")
     try:
         if tp is bool:
             if text.lower() in _TRUE:
@@ -94,22 +101,72 @@ def parse_value(key, raw, tp):
             if text.lower() in _FALSE:
                 return False
             raise ValueError
-        if tp is int:
-            return int(text)
-        if tp is float:
-            return float(text)
-        if tp is str:
-            return raw
+        return tp(text)
     except ValueError:
-        pass
-    else:
-        raise UserError(f"--set {key}={raw}: config fields of type {_type_name(tp)} cannot be set from the command line.")
-    raise UserError(f"--set {key}={raw}: '{raw}' is not a valid {_type_name(tp)} (field '{key}' has type {_type_name(tp)}).")
+        raise ValueError(f"'{raw}' is not a valid {_type_name(tp)}") from None
+
+
+def parse_value(key, raw, tp):
+    """Parse the string `raw` (from `--set key=raw`) as type `tp` (int, float, bool, str, Optional, Literal)."""
+    try:
+        return _parse(raw, tp)
+    except ValueError as exc:
+        detail = "" if str(exc).startswith("expected") or "cannot" in str(exc) else \
+            f" (field '{key}' has type {_type_name(tp)})"
+        raise UserError(f"--set {key}={raw}: {exc}{detail}.", key=key) from None
+
+
+def coerce_value(key, value, tp, where):
+    """A typed value (from a config file or Python) checked against the field's type `tp`.
+
+    Strings are parsed as `--set` parses them (so YAML's `learning_rate: 3e-4`, a string to
+    PyYAML, is a float); other values must already be of the field's type (an int passes as a float).
+
+    Args:
+        key: the field's name.
+        value: the value as the file or the caller gave it.
+        tp: the field's type.
+        where: where the value came from, for the message (e.g. "run.yaml, line 3").
+    """
+    def wrong(reason):
+        return UserError(f"{where}: {key}: {reason} (field '{key}' has type {_type_name(tp)}).", key=key)
+
+    if isinstance(value, str):
+        try:
+            return _parse(value, tp)
+        except ValueError as exc:
+            raise wrong(str(exc)) from None
+    if value is None:
+        if _is_optional(tp):
+            return None
+        raise wrong("null is not allowed")
+    inner = [a for a in typing.get_args(tp) if a is not type(None)] if _is_optional(tp) else [tp]
+    base = inner[0] if len(inner) == 1 else str
+    if typing.get_origin(base) is typing.Literal:
+        if value in typing.get_args(base):
+            return value
+        raise wrong(f"expected one of {', '.join(map(str, typing.get_args(base)))}, not {value!r}")
+    if base is bool and isinstance(value, bool):
+        return value
+    if base is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise wrong(f"{value!r} is not a valid {_type_name(base)}")
 
 
 def field_types(config_cls):
     hints = typing.get_type_hints(config_cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(config_cls)}
+
+
+def unknown_field(key, config, recipe_name, where):
+    """The UserError for a key that is not a field of `config`, with the closest field as a hint."""
+    names = list(field_types(type(config)))
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return UserError(f"{where}: '{key}' is not a config field of {recipe_name}.{hint}"
+                     f" See `tl-app config {recipe_name}` for the fields.", key=key)
 
 
 def apply_overrides(config, assignments, recipe_name="the recipe"):
@@ -122,13 +179,26 @@ def apply_overrides(config, assignments, recipe_name="the recipe"):
         if not sep or not key:
             raise UserError(f"--set {item!r}: expected key=value, e.g. --set epochs=3.")
         if key not in types_by_name:
-            close = difflib.get_close_matches(key, list(types_by_name), n=1, cutoff=0.6)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise UserError(
-                f"--set {item}: '{key}' is not a config field of {recipe_name}.{hint}"
-                f" See `tl-app config {recipe_name}` for the fields."
-            )
+            raise unknown_field(key, config, recipe_name, f"--set {item}")
         changes[key] = parse_value(key, raw, types_by_name[key])
+    return dataclasses.replace(config, **changes)
+
+
+def apply_values(config, values, recipe_name="the recipe", where=lambda key: "config"):
+    """A copy of `config` with `{key: typed value}` applied (config files, `tl_app.run(**fields)`).
+
+    Args:
+        config: the config to start from.
+        values: field name -> value (see `coerce_value`).
+        recipe_name: for messages.
+        where: key -> where that value came from, for messages (e.g. "run.yaml, line 3").
+    """
+    types_by_name = field_types(type(config))
+    changes = {}
+    for key, value in values.items():
+        if key not in types_by_name:
+            raise unknown_field(key, config, recipe_name, where(key))
+        changes[key] = coerce_value(key, value, types_by_name[key], where(key))
     return dataclasses.replace(config, **changes)
 
 
@@ -140,7 +210,7 @@ AT_LEAST = {
     "batch_size": 1, "steps_per_execution": 1, "shuffle_buffer": 1, "hidden_units": 1, "step_every_epochs": 1,
 }
 POSITIVE = ("decay_rate", "clipnorm", "clipvalue", "fine_tune_clipnorm", "alpha")
-# [0, 1). label_smoothing and warmup_fraction are not here: optim.check_options checks them, phase overrides too.
+# [0, 1). label_smoothing and warmup_fraction are not here: engine.optimizers.check_options checks them, phase overrides too.
 FRACTIONS = ("dropout", "fine_tune_warmup_fraction", "rotation", "zoom", "translation", "contrast",
              "synonym_rate", "insertion_rate", "swap_rate", "deletion_rate")
 SHARES = ("validation_fraction", "test_fraction")  # (0, 1): a split carved from the data needs examples
@@ -155,7 +225,7 @@ def check_values(config, metrics=("accuracy",)):
     """
 
     def bad(name, rule):
-        return UserError(f"{name}={getattr(config, name)}: must be {rule} (--set {name}=...).")
+        return UserError(f"{name}={getattr(config, name)}: must be {rule} (--set {name}=...).", key=name)
 
     values = {name: getattr(config, name) for name in to_dict(config)}
     for name, lowest in AT_LEAST.items():
@@ -175,12 +245,12 @@ def check_values(config, metrics=("accuracy",)):
     shares = [values[name] for name in SHARES if values.get(name) is not None]
     if len(shares) == 2 and sum(shares) >= 1:
         raise UserError(f"validation_fraction={shares[0]} and test_fraction={shares[1]} leave no training data:"
-                        " their sum must be below 1.")
+                        " their sum must be below 1.", key="test_fraction")
     monitor = values.get("early_stopping_monitor")
     watchable = [f"{prefix}{name}" for name in ("loss", *metrics) for prefix in ("val_", "")]
     if monitor is not None and monitor not in watchable:
         raise UserError(f"early_stopping_monitor={monitor}: this recipe logs {', '.join(watchable)};"
-                        " choose one of them (--set early_stopping_monitor=...).")
+                        " choose one of them (--set early_stopping_monitor=...).", key="early_stopping_monitor")
 
 
 def to_dict(config):

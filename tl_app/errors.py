@@ -1,4 +1,4 @@
-"""The one error type that reaches the user as a single line."""
+"""The errors that reach the user as a single line."""
 
 
 class UserError(Exception):
@@ -6,4 +6,16 @@ class UserError(Exception):
 
     The message names the problem and the fix, in one line. Raise it as early
     as possible (before training starts) so a mistake costs seconds, not epochs.
+
+    Args:
+        message: the line the user sees.
+        key: the config field at fault, when there is one (a config file then names its line).
     """
+
+    def __init__(self, message, key=None):
+        super().__init__(message)
+        self.key = key
+
+
+class ClusterError(RuntimeError):
+    """A multi-worker run lost a peer or timed out: the CLI shows one line and exits 1."""

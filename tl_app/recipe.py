@@ -3,7 +3,9 @@
 A recipe says only what differs between tasks: which data, which model (a
 pretrained base plus a new head), which training phases, how its inputs are
 served. Strategy, callbacks, logging, evaluation and export live once in
-`tl_app` and work for every recipe.
+`tl_app` (the engine and the run pipeline) and work for every recipe. The
+families (`tl_app.image`, `tl_app.text`, `tl_app.mlp`) subclass it with
+everything but the data, so a recipe is usually only `load_*` and defaults.
 
 Conventions every recipe follows:
 - `load_data` returns unbatched `(inputs, label)` datasets with int labels.
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Dict, List, Optional
 
 from tl_app.config import RecipeConfig
+from tl_app.export.signatures import ServingSignature  # noqa: F401  (the hook's return type)
 
 
 @dataclass
@@ -63,14 +66,6 @@ class Phase:
     options: Dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class ServingSignature:
-    """A SavedModel signature: `fn(*inputs) -> dict of outputs` and its input specs."""
-
-    fn: Callable
-    input_signature: List[Any]
-
-
 class Recipe:
     """Base class of every recipe; subclass it and decorate with `@register(name)`.
 
@@ -82,6 +77,21 @@ class Recipe:
         >>> recipe = registry.get("digits")(None)
         >>> recipe.config.epochs
         30
+
+        A recipe of your own (see docs/writing-a-recipe.md):
+
+        >>> import numpy as np
+        >>> from tl_app.data.arrays import splits_from_arrays
+        >>> from tl_app.mlp import MLPClassifier, MLPConfig
+        >>> class Noise(MLPClassifier):
+        ...     '''Random 4x4 pixels, two classes.'''
+        ...     defaults = MLPConfig(epochs=2)
+        ...     def load_data(self):
+        ...         x = np.random.default_rng(0).uniform(0, 255, (40, 4, 4)).astype("float32")
+        ...         y = (x.mean(axis=(1, 2)) > 127).astype("int64")
+        ...         return splits_from_arrays((x[:30], y[:30]), (x[30:], y[30:]), ["dark", "light"])
+        >>> Noise().load_data().class_names
+        ['dark', 'light']
     """
 
     name: ClassVar[str] = ""
@@ -146,7 +156,7 @@ class Recipe:
 
     def serving_signatures(self, model, class_names) -> Dict[str, ServingSignature]:
         """Signatures of the export. Default: `serving_default` takes the model's raw input."""
-        from tl_app import export
+        from tl_app.export import signatures
 
-        spec = export.input_spec_of(model, self.serving_input_name)
-        return {"serving_default": export.classification_signature(model, class_names, spec)}
+        spec = signatures.input_spec_of(model, self.serving_input_name)
+        return {"serving_default": signatures.classification_signature(model, class_names, spec)}

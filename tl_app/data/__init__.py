@@ -1,1 +1,1 @@
-"""tf.data builders: tfds data sets, idx files, in-memory arrays."""
+"""Data helpers every family shares: in-memory arrays, class folders, seeded splits, tfds that fails fast offline."""

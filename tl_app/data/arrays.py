@@ -1,22 +1,8 @@
 """In-memory arrays -> seeded train/validation/test splits as tf.data datasets."""
 import numpy as np
 
+from tl_app.data.splits import seeded_split
 from tl_app.recipe import DataSplits
-
-
-def seeded_split(n, fractions, seed):
-    """Index arrays for consecutive fractions of a seeded permutation of range(n).
-
-    `fractions` are the shares of all but the first part, e.g. (0.2,) -> [80%, 20%].
-    """
-    order = np.random.default_rng(seed).permutation(n)
-    parts, start = [], 0
-    sizes = [int(round(n * f)) for f in fractions]
-    first = n - sum(sizes)
-    for size in [first] + sizes:
-        parts.append(order[start : start + size])
-        start += size
-    return parts
 
 
 def _dataset(x, y):

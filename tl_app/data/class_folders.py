@@ -10,8 +10,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
-import numpy as np
-
 from tl_app.errors import UserError
 
 VALIDATION_NAMES = ("validation", "val")
@@ -70,18 +68,12 @@ def _layout_error(data_dir, kind, extensions):
 
 def _stratified(per_class, class_names, fractions, seed):
     """Split each class's files by seeded fractions; returns a list of [(path, label)] per part."""
-    rng = np.random.default_rng(seed)
-    parts = [[] for _ in range(len(fractions) + 1)]
-    for label, name in enumerate(class_names):
-        files = per_class[name]
-        order = rng.permutation(len(files))
-        sizes = [int(round(len(files) * f)) for f in fractions]
-        bounds = np.cumsum([len(files) - sum(sizes)] + sizes)
-        start = 0
-        for part, end in zip(parts, bounds):
-            part.extend((files[i], label) for i in order[start:end])
-            start = end
-    return parts
+    from tl_app.data.splits import stratified_indices
+
+    files = [(path, label) for label, name in enumerate(class_names) for path in per_class[name]]
+    labels = [label for _, label in files]
+    parts = stratified_indices(labels, len(class_names), fractions, seed, sort=False)
+    return [[files[i] for i in part] for part in parts]
 
 
 def scan_class_folders(data_dir, extensions, kind, validation_fraction=0.1, test_fraction=0.2, seed=42):

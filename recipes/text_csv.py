@@ -1,0 +1,31 @@
+"""`text_csv`: your texts in a CSV/TSV file with the text family (BERT encoder, new head, fine-tuning)."""
+from dataclasses import dataclass
+from typing import Optional
+
+from tl_app.errors import UserError
+from tl_app.registry import register
+from tl_app.text import BertTextClassification, TextConfig
+from tl_app.text.files import csv_texts
+
+
+@dataclass
+class TextCsvConfig(TextConfig):
+    text_column: str = "text"
+    label_column: str = "label"
+    delimiter: Optional[str] = None  # None: tab for .tsv/.tab, else sniffed; "\t" or "tab" for tabs
+
+
+@register("text_csv")
+class TextCsv(BertTextClassification):
+    """Your texts in a CSV/TSV file (--data-dir FILE; --set text_column=... --set label_column=...) with BERT."""
+
+    Config = TextCsvConfig
+    defaults = TextCsvConfig()
+
+    def load_texts(self):
+        cfg = self.config
+        if not cfg.data_dir:
+            raise UserError("text_csv needs --data-dir FILE: a CSV/TSV file with a header row"
+                            f" (columns '{cfg.text_column}' and '{cfg.label_column}').")
+        return csv_texts(cfg.data_dir, cfg.text_column, cfg.label_column, cfg.delimiter,
+                         validation_fraction=cfg.validation_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)

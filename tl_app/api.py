@@ -1,0 +1,121 @@
+"""The public Python API (`tl_app.run`) and the recipe/config resolution the CLI shares with it.
+
+    import tl_app
+    result = tl_app.run("digits", epochs=5)              # any config field, as with --set
+    result.metrics["accuracy"], result.export_path, result.run_dir
+
+A recipe is named by its registered name (`digits`), a file (`my_recipe.py`,
+`my_recipe.py:ClassName`), a Recipe subclass, or a config file that names one.
+Its config is, lowest precedence first: the recipe's defaults, the config file,
+`--set` assignments, then typed values (keyword arguments, or the CLI's
+`--epochs`-style flags).
+"""
+import dataclasses
+
+from tl_app import config as config_lib
+from tl_app import config_file as config_file_lib
+from tl_app import recipe_files, registry
+from tl_app.errors import UserError
+
+
+def recipe_class(spec=None, config_file=None):
+    """The recipe class that `spec` (or, without one, the config file) names.
+
+    Args:
+        spec: a registered name, `path.py[:Class]`, a Recipe subclass, or None.
+        config_file: a loaded `config_file.ConfigFile`, or None.
+    """
+    from tl_app.recipe import Recipe
+
+    named = config_file.recipe if config_file else None
+    if spec is None:
+        if config_file is None or not (config_file.recipe or config_file.recipe_file):
+            where = f" ({config_file.path} names none: add `recipe: NAME`)" if config_file else ""
+            raise UserError(f"name a recipe: `tl-app run RECIPE` (see `tl-app list`), or a --config file that names one"
+                            f"{where}.")
+        spec = config_file.recipe_file or config_file.recipe
+    if isinstance(spec, type) and issubclass(spec, Recipe):
+        cls = spec
+    elif isinstance(spec, str) and recipe_files.is_recipe_file(spec):
+        cls = recipe_files.load(spec)
+    elif isinstance(spec, str):
+        cls = registry.get(spec)
+    else:
+        raise UserError(f"recipe {spec!r}: expected a recipe name, a path/to/file.py, or a tl_app.Recipe subclass.")
+    if named and cls.name != named:
+        raise UserError(f"{config_file.path} is a config of recipe '{named}', not '{cls.name}'; run it with"
+                        f" `tl-app run --config {config_file.path}`, or drop its `recipe:` line.")
+    return cls
+
+
+def resolve_config(recipe_cls, config_file=None, assignments=(), values=None):
+    """The recipe's config: defaults < config file < `--set` assignments < typed `values`; range-checked.
+
+    A value out of range names where it came from (the config file's line, or `--set`).
+
+    Args:
+        recipe_cls: the Recipe subclass.
+        config_file: a loaded `config_file.ConfigFile`, or None.
+        assignments: `["key=value", ...]` as given to `--set`.
+        values: {field: typed value} (keyword arguments of `tl_app.run`, the CLI's dedicated flags);
+            None values are left out.
+    """
+    name = recipe_cls.name or recipe_cls.__name__
+    cfg = recipe_cls.default_config()
+    origin = {}
+    if config_file is not None:
+        cfg = config_lib.apply_values(cfg, config_file.values, name, where=config_file.where)
+        origin.update({key: config_file.where(key) for key in config_file.values})
+    cfg = config_lib.apply_overrides(cfg, assignments, name)
+    for item in assignments:
+        origin.pop(item.partition("=")[0].strip(), None)
+    given = {k: v for k, v in (values or {}).items() if v is not None}
+    cfg = config_lib.apply_values(cfg, given, name, where=lambda key: f"{key}={given[key]!r}")
+    for key in given:
+        origin.pop(key, None)
+    try:
+        config_lib.check_values(cfg, recipe_cls(cfg).metric_names())
+    except UserError as exc:
+        if exc.key in origin:
+            raise UserError(f"{origin[exc.key]}: {exc}", key=exc.key) from None
+        raise
+    return cfg
+
+
+def load_config_file(path):
+    """A parsed config file, or None when `path` is None."""
+    return config_file_lib.load(path) if path else None
+
+
+def run(recipe=None, *, config=None, options=None, **fields):
+    """Run a recipe end to end (train, evaluate, export) as `tl-app run` does; returns a `RunResult`.
+
+    Args:
+        recipe: a registered name (`"digits"`), a file (`"my_recipe.py"` or `"my_recipe.py:Class"`), a Recipe
+            subclass, or None when `config` names the recipe.
+        config: a YAML or JSON config file (`tl-app run --config`), e.g. a run's saved config.json.
+        options: a `RunOptions` (where runs and exports go, strategy, resume, ...).
+        **fields: config fields (`epochs=5`, `learning_rate=3e-4`, `weights="offline"`, ...) and `RunOptions`
+            fields (`export=False`, `logdir="runs"`, `run_id=...`); they win over the config file.
+
+    Examples:
+        >>> import tl_app
+        >>> result = tl_app.run("digits", epochs=2, export=False, logdir="/tmp/tl_app_doc_runs")  # doctest: +SKIP
+        >>> sorted(result.metrics)  # doctest: +SKIP
+        ['accuracy', 'loss']
+    """
+    from tl_app.pipeline import RunOptions, run_recipe
+
+    loaded = load_config_file(config)
+    cls = recipe_class(recipe, loaded)
+    option_names = {f.name for f in dataclasses.fields(RunOptions)}
+    field_names = set(config_lib.field_types(cls.Config))
+    both = sorted(option_names & field_names & set(fields))
+    if both:
+        raise UserError(f"{', '.join(both)}: both a run option and a config field of {cls.name}; pass"
+                        " options=RunOptions(...) for the option.")
+    chosen = {k: v for k, v in fields.items() if k in option_names and k not in field_names}
+    run_options = dataclasses.replace(options or RunOptions(), **chosen)
+    values = {k: v for k, v in fields.items() if k not in chosen}
+    cfg = resolve_config(cls, loaded, values=values)
+    return run_recipe(cls(cfg), run_options)

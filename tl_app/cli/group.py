@@ -1,0 +1,58 @@
+"""The `tl-app` click group: one line and exit code 2 for a user's mistake, 1 for a lost cluster."""
+import click
+
+from tl_app.errors import ClusterError, UserError
+
+
+class _UserErrorExit(click.ClickException):
+    """A UserError as click shows it: `error: <message>` on stderr, exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(f"error: {self.message}", err=True)
+
+
+class _ClusterErrorExit(_UserErrorExit):
+    """A lost worker or a failed launch: one line, exit code 1 (not the user's input)."""
+
+    exit_code = 1
+
+
+class _Group(click.Group):
+    """Turns UserError from any command into one line and exit code 2 (no traceback)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise _UserErrorExit(str(exc)) from None
+        except ClusterError as exc:
+            raise _ClusterErrorExit(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="tl_app")
+def cli():
+    """Transfer learning with Keras: pick a recipe, train it, export it for TF Serving.
+
+    \b
+    Typical use:
+      tl-app list                       the recipes, where each comes from, what it does
+      tl-app config digits              a recipe's config fields and defaults
+      tl-app run digits                 train, evaluate, export saved_models/digits/<version>/
+      tl-app run fashion_mnist --data-dir /usr/share/datasets/fashion-mnist --epochs 5
+      tl-app run my_recipe.py           a recipe of your own, from a file (docs/writing-a-recipe.md)
+      tl-app run --config runs/digits/<run-id>/config.json      repeat a run
+
+    Each run writes TensorBoard logs and its resolved config to runs/<recipe>/<run-id>/
+    and, unless --no-export, a new SavedModel version to saved_models/<recipe>/<N>/.
+    """
+
+
+def main(argv=None):
+    """Console entry point (quiet TensorFlow environment, then the click group)."""
+    from tl_app.quiet import set_quiet_environment
+
+    set_quiet_environment()
+    cli.main(args=argv, prog_name="tl-app")

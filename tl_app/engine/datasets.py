@@ -1,0 +1,49 @@
+"""The engine's tf.data plumbing: batching for a strategy, counting batches, labels and class weights."""
+import numpy as np
+
+from tl_app import log
+from tl_app.engine.strategies import with_data_sharding
+
+
+def batched(dataset, batch_size, shuffle=False, seed=None, shuffle_buffer=10_000, drop_remainder=False):
+    """Batch (and for training, shuffle) an unbatched dataset; prefetch always; shard by element.
+
+    Args:
+        dataset: unbatched `(inputs, label)` data.
+        batch_size: the GLOBAL batch size (a strategy splits each batch across its replicas).
+        shuffle: shuffle before batching (training), reshuffled every epoch.
+        seed: the shuffle's seed.
+        shuffle_buffer: elements the shuffle draws from.
+        drop_remainder: drop the last partial batch (TPUs need static batch shapes).
+    """
+    import tensorflow as tf
+
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    return with_data_sharding(dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE))
+
+
+def count_batches(batched_dataset):
+    """Batches per epoch: the dataset's cardinality, or one counting pass when it is unknown."""
+    import tensorflow as tf
+
+    n = int(batched_dataset.cardinality())
+    if n >= 0:
+        return n
+    if n == int(tf.data.INFINITE_CARDINALITY):
+        raise ValueError("the training dataset is infinite; a phase needs a finite epoch")
+    log.info("training data size unknown: counting its batches once (for the learning-rate schedule)")
+    return int(batched_dataset.reduce(np.int64(0), lambda n, _: n + 1))
+
+
+def labels_of(dataset):
+    """All labels of an unbatched `(inputs, label)` dataset as a numpy array."""
+    return np.concatenate([y.numpy().reshape(-1) for y in dataset.map(lambda x, y: y).batch(4096)])
+
+
+def balanced_class_weights(labels, num_classes):
+    """{class: n / (num_classes * count)} as scikit-learn's 'balanced'; 1.0 for classes absent from `labels`."""
+    counts = np.bincount(np.asarray(labels, np.int64), minlength=num_classes)
+    present = counts > 0
+    n, k = counts.sum(), int(present.sum())
+    return {c: (float(n) / (k * counts[c]) if counts[c] else 1.0) for c in range(num_classes)}

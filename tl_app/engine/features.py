@@ -1,0 +1,55 @@
+"""Features of a frozen extractor, computed once per split (and kept on disk by the feature store).
+
+A phase whose base is frozen and that does not augment trains the head on
+these features instead of running the base every epoch (`Phase.feature_cache`).
+"""
+import numpy as np
+
+from tl_app import log
+from tl_app.engine.datasets import batched
+from tl_app.engine.feature_store import split_key
+
+
+def inference_function(extractor, *element_specs):
+    """`extractor` in inference mode, traced once for batches of any size of inputs fitting all `element_specs`.
+
+    One trace serves every split and the last partial batch (tracing MobileNetV2 costs about a second).
+    """
+    import tensorflow as tf
+
+    def batch_of(spec, *others):
+        common = spec.most_specific_common_supertype(others) if others else spec
+        return tf.TensorSpec([None, *common.shape], common.dtype)
+
+    signature = [tf.nest.map_structure(batch_of, *element_specs)]
+    return tf.function(lambda x: extractor(x, training=False), input_signature=signature)
+
+
+def extract_features(call, dataset, batch_size):
+    """(features, labels) numpy arrays: one pass of `call` (an `inference_function`) over `dataset`."""
+    features, labels = [], []
+    for x, y in batched(dataset, batch_size):
+        features.append(call(x).numpy())
+        labels.append(y.numpy())
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def cached_features(extractor, dataset, batch_size, store=None, split="train", call=None):
+    """(features, labels) of `dataset`: from `store` when it holds them, else extracted (and kept when `store`).
+
+    `call`: the extractor's `inference_function` to reuse across splits; None traces one.
+    """
+    call = call or inference_function(extractor, dataset.element_spec[0])
+    if store is None:
+        return extract_features(call, dataset, batch_size)
+    key = split_key(store.extractor_hash(extractor), dataset)
+    kept = store.load(key)
+    if kept is not None:
+        log.info(f"{split}: reused {len(kept[0])} feature vectors kept by an earlier run ({store.path(key)})")
+        return kept
+    features, labels = extract_features(call, dataset, batch_size)
+    path = store.save(key, features, labels)
+    if path is not None:
+        log.info(f"{split}: kept {len(features)} feature vectors ({features.nbytes / 2**20:.1f} MB) in {path}"
+                 " for later runs on the same data and base (--set keep_features=false to not keep them)")
+    return features, labels

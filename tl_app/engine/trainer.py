@@ -1,0 +1,236 @@
+"""The training engine: phases in order, one set of callbacks, epochs continuing across phases.
+
+Each phase (see `tl_app.recipe.Phase`) sets which layers train, gets a fresh
+optimizer (`engine.optimizers`: optimizer, schedule with warmup, weight decay,
+clipping) and trains for its epochs. A phase whose base is frozen and that
+does not augment may train the head on features computed once
+(`Phase.feature_cache`, `engine.features`), which is the same model at a
+fraction of the cost.
+
+Every epoch ends with a checkpoint (`engine.checkpoints`) when the run has a
+checkpoint store, so a killed run resumes at the right phase and epoch.
+Under `MultiWorkerMirroredStrategy` the phases train with
+`engine.custom_loop` (Keras 3 `fit` cannot), with the same callbacks.
+
+`batch_size` is the global batch: each of N replicas trains on batch_size / N.
+"""
+from tl_app import log
+from tl_app.engine.checkpoints import TrainingState, restore_optimizer
+from tl_app.engine.datasets import balanced_class_weights, batched, count_batches, labels_of
+from tl_app.engine.feature_store import FeatureStore
+from tl_app.engine.features import cached_features, inference_function
+from tl_app.engine.losses import training_loss
+from tl_app.engine.optimizers import build_optimizer, check_options
+from tl_app.engine.strategies import is_tpu
+
+LOOPS = ("auto", "fit", "custom")
+
+
+def standard_callbacks(run_dir):
+    """Callbacks every run has: TensorBoard scalars per epoch (loss, metrics, learning rate)."""
+    from tl_app.engine.epoch_tensorboard import EpochTensorBoard
+
+    return [EpochTensorBoard(run_dir)]
+
+
+def compile_for_phase(recipe, model, phase, steps_per_epoch=None):
+    """Compile `model` for `phase`: fresh optimizer, the training loss (label smoothing), the recipe's metrics."""
+    cfg = recipe.config
+    model.compile(
+        optimizer=build_optimizer(cfg, phase, steps_per_epoch, model=model),
+        loss=training_loss(recipe.loss(), cfg.label_smoothing),
+        metrics=recipe.metrics(),
+        steps_per_execution=cfg.steps_per_execution,
+    )
+
+
+def is_multi_worker(strategy):
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+class Trainer:
+    """Runs a recipe's phases on a built model.
+
+    Args:
+        recipe: the `Recipe` (its config, loss, metrics, augmentation, phases).
+        data: the recipe's `DataSplits`.
+        model: the full model built by `recipe.build_model` (inside the strategy scope).
+        callbacks: Keras callbacks for every phase (TensorBoard, ...).
+        strategy: the `tf.distribute` strategy the model was built under.
+        checkpoints: a `CheckpointStore` to write a checkpoint after every epoch, or None.
+        resume: a `Checkpoint` to continue from (weights, optimizer state, phase and epoch), or None.
+        loop: `fit` (Keras), `custom` (`engine.custom_loop`) or `auto` (custom under multi-worker).
+    """
+
+    def __init__(self, recipe, data, model, callbacks, strategy=None, checkpoints=None, resume=None, loop="auto"):
+        import tensorflow as tf
+
+        if loop not in LOOPS:
+            raise ValueError(f"loop must be one of {LOOPS}, not {loop!r}")
+        self.recipe = recipe
+        self.data = data
+        self.model = model
+        self.callbacks = list(callbacks)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.checkpoints = checkpoints
+        self.resume = resume
+        self.custom = loop == "custom" or (loop == "auto" and is_multi_worker(self.strategy))
+        self.state = TrainingState()
+        self._class_weight = None
+        if resume is not None:
+            self.state = resume.state
+            self.model.set_weights(resume.model_weights)
+
+    @property
+    def epoch(self):
+        """Epochs completed over all phases (the next epoch's TensorBoard step)."""
+        return self.state.epoch
+
+    # ---- data ------------------------------------------------------------------
+    def _train_dataset(self, phase):
+        cfg = self.recipe.config
+        ds = batched(self.data.train, cfg.batch_size, shuffle=True, seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer,
+                     drop_remainder=is_tpu(self.strategy))
+        return self.recipe.augment(ds) if phase.augment else ds
+
+    def class_weight(self):
+        """`{class: weight}` for config class_weight='auto' (balanced from the train labels), else None."""
+        cfg = self.recipe.config
+        if cfg.class_weight != "auto":
+            return None
+        if self._class_weight is None:
+            self._class_weight = balanced_class_weights(labels_of(self.data.train), len(self.data.class_names))
+            shown = ", ".join(f"{c}: {w:.2f}" for c, w in self._class_weight.items())
+            log.info(f"class weights (balanced from the train labels): {shown}")
+        return self._class_weight
+
+    def _phase_data(self, phase):
+        """(model to fit, train batches, validation batches) for the phase: raw inputs or cached features."""
+        import tensorflow as tf
+
+        cfg = self.recipe.config
+        if phase.feature_cache is None:
+            return self.model, self._train_dataset(phase), batched(self.data.validation, cfg.batch_size)
+        if phase.augment:
+            raise ValueError(f"phase '{phase.name}': a feature cache cannot augment; set augment=False")
+        cache = phase.feature_cache
+        log.info(f"phase '{phase.name}': base frozen and no augmentation -> computing features once (feature cache)")
+        store = FeatureStore() if cfg.keep_features else None
+        call = inference_function(cache.extractor, self.data.train.element_spec[0], self.data.validation.element_spec[0])
+        train_x, train_y = cached_features(cache.extractor, self.data.train, cfg.batch_size, store, "train", call)
+        val_x, val_y = cached_features(cache.extractor, self.data.validation, cfg.batch_size, store, "validation", call)
+        log.info(f"phase '{phase.name}': training the head on {len(train_x)} cached feature vectors")
+        train = tf.data.Dataset.from_tensor_slices((train_x, train_y))
+        val = tf.data.Dataset.from_tensor_slices((val_x, val_y))
+        return (cache.head,
+                batched(train, cfg.batch_size, shuffle=True, seed=cfg.seed, shuffle_buffer=len(train_x),
+                        drop_remainder=is_tpu(self.strategy)),
+                batched(val, cfg.batch_size))
+
+    # ---- phases ------------------------------------------------------------------
+    def _early_stopping(self, resuming):
+        from tl_app.engine.resume_callbacks import ResumableEarlyStopping
+
+        cfg = self.recipe.config
+        if cfg.early_stopping_patience is None:
+            return None
+        return ResumableEarlyStopping(
+            monitor=cfg.early_stopping_monitor,
+            patience=cfg.early_stopping_patience,
+            restore_best_weights=cfg.restore_best_weights,
+            resume_state=self.resume.state.early_stopping if resuming else None,
+            resume_best_weights=self.resume.best_weights if resuming else None,
+        )
+
+    def _finish_from_checkpoint(self, phase, index, target):
+        """The checkpoint says this phase ended (all epochs, or early stopping): apply its best weights."""
+        cfg = self.recipe.config
+        if cfg.early_stopping_patience is not None and cfg.restore_best_weights and self.resume.best_weights:
+            target.set_weights(self.resume.best_weights)
+        log.info(f"phase '{phase.name}': finished before the restart")
+        self.state = TrainingState(phase=index + 1, phase_epochs_done=0, epoch=self.state.epoch)
+
+    def run_phase(self, phase, index=None):
+        """Train one phase (continuing it when the resume checkpoint stopped inside it); returns its History."""
+        from tl_app.engine.resume_callbacks import EpochCheckpoint
+
+        index = self.state.phase if index is None else index
+        cfg = self.recipe.config
+        resuming = self.resume is not None and self.state.phase == index and self.state.phase_epochs_done > 0
+        done = self.state.phase_epochs_done if resuming else 0
+        if phase.epochs - done <= 0 and not resuming:
+            self.state = TrainingState(phase=index + 1, epoch=self.state.epoch)
+            return None
+        if phase.prepare is not None:
+            phase.prepare(self.model)
+        stopped = resuming and self.resume.state.early_stopping.get("stopped", False)
+        if resuming and (done >= phase.epochs or stopped):
+            # Killed between the phase's last epoch and its end-of-phase checkpoint.
+            self._finish_from_checkpoint(phase, index, phase.feature_cache.head if phase.feature_cache else self.model)
+            return None
+        target, train, validation = self._phase_data(phase)
+        steps = count_batches(train)
+        with self.strategy.scope():
+            compile_for_phase(self.recipe, target, phase, steps)
+            if resuming:
+                restore_optimizer(target.optimizer, target.trainable_variables, self.resume.optimizer_weights)
+        left = phase.epochs - done
+        where = f" (resuming after epoch {done} of it)" if resuming else ""
+        log.info(f"phase '{phase.name}': {left} epoch(s) at learning rate {phase.learning_rate:g}, "
+                 f"{steps} steps per epoch{where}")
+        callbacks = list(self.callbacks)
+        early = self._early_stopping(resuming)
+        if early is not None:
+            callbacks.append(early)
+        if self.checkpoints is not None:
+            callbacks.append(EpochCheckpoint(self.checkpoints, self.model, index, self.state.epoch - done, early,
+                                             flush=self.callbacks))
+        history = self._train(target, train, validation, callbacks, left)
+        self.state = TrainingState(phase=index + 1, phase_epochs_done=0, epoch=self.state.epoch + len(history.epoch))
+        return history
+
+    def _train(self, target, train, validation, callbacks, epochs):
+        start = self.state.epoch
+        if self.custom:
+            from tl_app.engine.custom_loop import CustomLoop
+
+            if self.recipe.config.steps_per_execution > 1:
+                log.info("steps_per_execution applies to Keras fit only; the custom loop runs one step per call")
+            loop = CustomLoop(target, self.strategy, target.loss, self.recipe.metrics(), self.class_weight())
+            return loop.fit(train, validation, initial_epoch=start, epochs=start + epochs, callbacks=callbacks)
+        return target.fit(
+            train,
+            validation_data=validation,
+            initial_epoch=start,
+            epochs=start + epochs,
+            callbacks=callbacks,
+            class_weight=self.class_weight(),
+            shuffle=False,  # the dataset is shuffled already
+            verbose=2,
+        )
+
+    def run_all(self):
+        """Run every phase in order, skipping those a resume checkpoint has finished."""
+        phases = self.recipe.phases(self.model)
+        check_options(self.recipe.config, phases)
+        for index, phase in enumerate(phases):
+            if index < self.state.phase:
+                if phase.prepare is not None:  # later phases may build on the trainable set it left
+                    phase.prepare(self.model)
+                continue
+            self.run_phase(phase, index)
+
+    def evaluate(self, dataset):
+        """Loss and metrics of the full model on `dataset` (unbatched)."""
+        cfg = self.recipe.config
+        with self.strategy.scope():
+            self.model.compile(loss=self.recipe.loss(), metrics=self.recipe.metrics())
+        if self.custom:
+            from tl_app.engine.custom_loop import CustomLoop
+
+            loop = CustomLoop(self.model, self.strategy, self.model.loss, self.recipe.metrics())
+            return loop.evaluate(batched(dataset, cfg.batch_size))
+        results = self.model.evaluate(batched(dataset, cfg.batch_size), return_dict=True, verbose=0)
+        return {name: float(value) for name, value in results.items()}

@@ -1,0 +1,51 @@
+"""The MLP family's base class: raw pixels -> Rescaling -> Flatten -> Dense -> Dropout -> softmax.
+
+Adam, sparse categorical cross-entropy. Pixel scaling is the model's first
+layer, so the export takes raw pixel values (float32 [N, H, W] in 0..pixel_max).
+"""
+from typing import ClassVar
+
+from tl_app.mlp.config import MLPConfig
+from tl_app.recipe import DataSplits, Recipe
+
+
+class MLPClassifier(Recipe):
+    """Base of the MLP recipes: a small dense network on raw pixel values.
+
+    Subclasses implement `load_data()` returning unbatched `(float32 [H, W] pixels, int64 label)`
+    DataSplits, and set `pixel_max` (the largest pixel value) when it is not 255.
+
+    Args:
+        config: an `MLPConfig`; None means the recipe's defaults.
+
+    Examples:
+        >>> from tl_app.mlp import MLPClassifier, MLPConfig
+        >>> class Tiles(MLPClassifier):
+        ...     '''4x4 tiles, values 0..1.'''
+        ...     pixel_max = 1.0
+        ...     defaults = MLPConfig(epochs=10, hidden_units=16)
+        >>> Tiles().config.hidden_units
+        16
+    """
+
+    Config = MLPConfig
+    serving_input_name = "pixels"
+    pixel_max: ClassVar[float] = 255.0
+
+    def build_model(self, data: DataSplits):
+        import keras
+        from keras import layers
+
+        from tl_app.engine.regularizers import head_regularizer
+
+        cfg = self.config
+        regularizer = head_regularizer(cfg)  # --set l1=... / l2=...
+        shape = tuple(data.train.element_spec[0].shape)
+        inputs = keras.Input(shape=shape, dtype="float32", name="pixels")
+        x = layers.Rescaling(1.0 / self.pixel_max, name="scale_pixels")(inputs)
+        x = layers.Flatten()(x)
+        x = layers.Dense(cfg.hidden_units, activation="relu", kernel_regularizer=regularizer)(x)
+        x = layers.Dropout(cfg.dropout)(x)
+        outputs = layers.Dense(len(data.class_names), activation="softmax", dtype="float32", name="probabilities",
+                               kernel_regularizer=regularizer)(x)
+        return keras.Model(inputs, outputs, name=f"{self.name}_mlp")

@@ -1,0 +1,49 @@
+"""A run of a recipe as a pipeline of named stages over one `RunContext`:
+
+    prepare -> train -> evaluate -> export -> finish
+
+- `prepare` (`pipeline.prepare`): checks, strategy and numerics, data, run directory and its config.json;
+- `train` (`pipeline.train`): build the model under the strategy, init-from / resume, every phase;
+- `evaluate` (`pipeline.evaluate`): test metrics, metrics.json, the printed table;
+- `export` (`pipeline.export`): a new SavedModel version (skipped with `--no-export`);
+- `finish` (`pipeline.finish`): complete.json.
+
+A run lives in `runs/<recipe>/<run-id>/`: TensorBoard logs (train/, validation/),
+`config.json` (the resolved config plus the strategy it trained under; a valid
+`--config`), `checkpoints/` (one per epoch, for `--resume`), `metrics.json`, and
+`complete.json` once every stage is done. A run that fails before its first
+checkpoint leaves nothing behind. In a multi-worker cluster only the chief writes.
+
+A new stage is a `Stage` subclass in a module of its own, named in `default_stages()`.
+"""
+from tl_app.pipeline.context import RunContext, RunOptions, RunResult, Stage
+
+
+def default_stages():
+    """The stages of every run, in order (fresh instances)."""
+    from tl_app.pipeline.evaluate import Evaluate
+    from tl_app.pipeline.export import Export
+    from tl_app.pipeline.finish import Finish
+    from tl_app.pipeline.prepare import Prepare
+    from tl_app.pipeline.train import Train
+
+    return [Prepare(), Train(), Evaluate(), Export(), Finish()]
+
+
+def run_recipe(recipe, options=None, stages=None):
+    """Train, evaluate and (optionally) export `recipe`; returns a RunResult.
+
+    Args:
+        recipe: a `Recipe` with its resolved config.
+        options: `RunOptions` (defaults: runs/, saved_models/, export, auto strategy).
+        stages: the stages to run, in order (default: `default_stages()`).
+    """
+    ctx = RunContext(recipe, options or RunOptions())
+    with ctx.cleanup():
+        for stage in default_stages() if stages is None else stages:
+            if stage.enabled(ctx):
+                stage.run(ctx)
+    return ctx.result()
+
+
+__all__ = ["RunContext", "RunOptions", "RunResult", "Stage", "default_stages", "run_recipe"]

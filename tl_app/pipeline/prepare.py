@@ -1,0 +1,147 @@
+"""The `prepare` stage: checks, strategy and numerics, data, then the run directory.
+
+Every check that needs no TensorFlow op comes first, so a mistake costs seconds
+(and multi-worker collectives must be configured before TensorFlow starts).
+The data is loaded before the run directory exists: bad data leaves nothing
+behind. Each step is a function of the context that a test can call alone.
+"""
+import json
+import os
+import tempfile
+
+from tl_app import config as config_lib
+from tl_app import log
+from tl_app.errors import UserError
+from tl_app.export import savedmodel
+from tl_app.pipeline import run_dirs
+from tl_app.pipeline.context import Stage
+
+
+def check_config(recipe):
+    """Raise UserError for any config value out of range or unknown; needs no TensorFlow op."""
+    from tl_app.engine.optimizers import check_options
+    from tl_app.engine.strategies import mixed_precision_policy
+
+    config_lib.check_values(recipe.config, recipe.metric_names())
+    check_options(recipe.config)
+    mixed_precision_policy(recipe.config.mixed_precision, "cpu")  # validates the value
+
+
+def check_init_from(path, recipe_name):
+    """The Keras weights file of export `path`; UserError when it is not a usable export of this recipe."""
+    if not os.path.isdir(path):
+        raise UserError(f"--init-from {path}: no such export directory (expected saved_models/<name>/<version>).")
+    weights = savedmodel.keras_weights_path(path)
+    if not os.path.isfile(weights):
+        raise UserError(f"--init-from {path}: no {savedmodel.ASSETS_EXTRA}/{savedmodel.KERAS_WEIGHTS} in it (exports "
+                        "made before tl_app wrote Keras weights cannot seed a run); export again with this version.")
+    config_path = os.path.join(path, savedmodel.ASSETS_EXTRA, "config.json")
+    if os.path.isfile(config_path):
+        with open(config_path, encoding="utf-8") as f:
+            exported_recipe = json.load(f).get("recipe")
+        if exported_recipe and exported_recipe != recipe_name:
+            raise UserError(f"--init-from {path}: that export is of recipe '{exported_recipe}', not '{recipe_name}'.")
+    return weights
+
+
+def check(ctx):
+    """Config ranges, the export directory, `--init-from`, and which run (if any) this continues."""
+    recipe, options = ctx.recipe, ctx.options
+    check_config(recipe)
+    if options.export:
+        savedmodel.check_export_dir(options.export_dir)
+    if options.init_from and (options.resume or options.run_id and os.path.isdir(
+            run_dirs.run_path(options.logdir, recipe.name, options.run_id))):
+        raise UserError("--init-from starts a new run; it cannot be combined with resuming one (--resume / existing --run-id).")
+    ctx.init_weights = check_init_from(options.init_from, recipe.name) if options.init_from else None
+    ctx.continuing = run_dirs.existing_run(options.logdir, recipe.name, options.run_id, options.resume)
+    if ctx.continuing:
+        run_dirs.check_same_config(ctx.continuing, ctx.config_dict)
+
+
+def configure_numerics(cfg, choice):
+    """Float policy and seeds; after the strategy exists (multi-worker needs TF untouched until then)."""
+    import keras
+    import tensorflow as tf
+
+    from tl_app.engine.strategies import mixed_precision_policy
+
+    keras.backend.clear_session(free_memory=False)  # same layer names every run: --init-from matches by name
+    policy = mixed_precision_policy(cfg.mixed_precision, choice.device)
+    # Before any layer is built: layers read the global policy at construction.
+    keras.mixed_precision.set_global_policy(policy or "float32")
+    if policy:
+        log.info(f"mixed precision: {policy} (config mixed_precision={cfg.mixed_precision}, device {choice.device})")
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def choose_strategy(ctx):
+    """The tf.distribute strategy (`--strategy`), then the float policy and seeds."""
+    from tl_app.engine.strategies import choose_strategy as choose
+
+    options = ctx.options
+    ctx.choice = choose(options.strategy, options.tpu, collective_timeout=options.collective_timeout)
+    configure_numerics(ctx.config, ctx.choice)
+
+
+def load_data(ctx):
+    ctx.data = ctx.recipe.load_data()
+
+
+def _exit_cleanly_on_sigterm():
+    """Turn SIGTERM into SystemExit so `finally` blocks run (default SIGTERM ends Python without them)."""
+    import signal
+    import sys
+
+    try:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    except ValueError:
+        pass  # not the main thread: leave signals alone
+
+
+def _count(dataset):
+    import tensorflow as tf
+
+    n = int(dataset.cardinality())
+    return None if n in (int(tf.data.UNKNOWN_CARDINALITY), int(tf.data.INFINITE_CARDINALITY)) else n
+
+
+def open_run_dir(ctx):
+    """The run directory (new, or the one being continued) with config.json; a worker's scratch directory.
+
+    In a multi-worker cluster only the chief writes the run; the other workers run the same code
+    (collective ops need every worker) but write to a scratch directory removed at the end.
+    """
+    recipe, options, cfg, choice, data = ctx.recipe, ctx.options, ctx.config, ctx.choice, ctx.data
+    if not choice.is_chief:
+        ctx.scratch = tempfile.mkdtemp(prefix="tl-app-worker-")
+        _exit_cleanly_on_sigterm()  # `tl-app launch` stops workers with SIGTERM: remove the scratch directory
+    if ctx.continuing:
+        ctx.run_dir = ctx.continuing
+    elif choice.is_chief:
+        ctx.run_dir = ctx.created_run_dir = run_dirs.create_run_dir(options.logdir, recipe.name, options.run_id)
+    ctx.config_dict["distribution"] = choice.to_dict(cfg.batch_size)
+    if choice.is_chief:
+        run_dirs.write_json(ctx.run_dir, "config.json", ctx.config_dict)
+    log.info(f"run {ctx.run_dir or '(non-chief worker: writing to ' + ctx.scratch + ')'} "
+             f"(recipe {recipe.name}, seed {cfg.seed})")
+    log.info(choice.describe(cfg.batch_size))
+    sizes = ", ".join(f"{name} {_count(ds) if _count(ds) is not None else '?'}" for name, ds in
+                      (("train", data.train), ("validation", data.validation), (data.test_split_name, data.test)))
+    log.info(f"data: {sizes} examples, {len(data.class_names)} classes")
+    for note in data.notes:
+        log.info(note)
+
+
+class Prepare(Stage):
+    """Checks, strategy and numerics, data, run directory (in that order)."""
+
+    name = "prepare"
+
+    def run(self, ctx):
+        check(ctx)
+        choose_strategy(ctx)
+        load_data(ctx)
+        open_run_dir(ctx)

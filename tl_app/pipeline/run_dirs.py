@@ -1,0 +1,115 @@
+"""Run directories: `runs/<recipe>/<run-id>/` holding TensorBoard logs, config and metrics."""
+import datetime
+import json
+import os
+
+from tl_app.errors import UserError
+
+
+def new_run_id():
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def create_run_dir(logdir, recipe_name, run_id=None):
+    """Create and return a new run directory; never reuses an existing one."""
+    base = os.path.join(logdir, recipe_name)
+    try:
+        os.makedirs(base, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--logdir {logdir}: cannot create {base} ({exc.strerror}); name a writable directory.") from None
+    stem = run_id or new_run_id()
+    candidate, n = stem, 1
+    while True:
+        path = os.path.join(base, candidate)
+        try:
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            if run_id:
+                raise UserError(f"run {path} already exists; choose another --run-id.") from None
+            n += 1
+            candidate = f"{stem}-{n}"
+
+
+def write_json(run_dir, filename, payload):
+    with open(os.path.join(run_dir, filename), "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+
+
+COMPLETE_FILE = "complete.json"
+
+
+def run_path(logdir, recipe_name, run_id):
+    return os.path.join(logdir, recipe_name, run_id)
+
+
+def latest_run(logdir, recipe_name):
+    """The most recently started run directory of `recipe_name` under `logdir`, or None."""
+    base = os.path.join(logdir, recipe_name)
+    if not os.path.isdir(base):
+        return None
+    candidates = [os.path.join(base, name) for name in os.listdir(base)
+                  if os.path.isfile(os.path.join(base, name, "config.json"))]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda path: os.path.getmtime(os.path.join(path, "config.json")))
+
+
+def is_complete(run_dir):
+    return os.path.isfile(os.path.join(run_dir, COMPLETE_FILE))
+
+
+def mark_complete(run_dir, payload):
+    """Record that a run finished (training, evaluation and export): it is never resumed or reused."""
+    write_json(run_dir, COMPLETE_FILE, payload)
+
+
+def read_json(run_dir, filename):
+    with open(os.path.join(run_dir, filename), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def existing_run(logdir, recipe_name, run_id=None, resume=False):
+    """The run directory to continue, or None for a new run.
+
+    `--resume` continues the latest run of the recipe (or `--run-id`'s run);
+    `--run-id ID` of an existing run continues it too. A complete run is
+    never continued or overwritten.
+
+    Args:
+        logdir: `--logdir`.
+        recipe_name: the recipe's name.
+        run_id: `--run-id`, or None.
+        resume: `--resume`.
+    """
+    if run_id:
+        path = run_path(logdir, recipe_name, run_id)
+        if not os.path.isdir(path):
+            if resume:
+                raise UserError(f"--resume --run-id {run_id}: there is no run {path} to resume.")
+            return None
+    elif resume:
+        path = latest_run(logdir, recipe_name)
+        if path is None:
+            raise UserError(f"--resume: no run of {recipe_name} under {os.path.join(logdir, recipe_name)} to resume; "
+                            "start one without --resume.")
+    else:
+        return None
+    if is_complete(path):
+        raise UserError(f"run {path} is complete (metrics.json, export recorded in {COMPLETE_FILE}); nothing to resume. "
+                        "Start a new run without --resume / with another --run-id.")
+    return path
+
+
+def check_same_config(run_dir, config_dict, ignore=("distribution",)):
+    """UserError naming the fields where this command's config differs from the run's config.json."""
+    config_path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(config_path):
+        return  # killed before its config was written: nothing was trained yet
+    saved = read_json(run_dir, "config.json")
+    keys = (set(saved) | set(config_dict)) - set(ignore)
+    differ = sorted(k for k in keys if saved.get(k) != config_dict.get(k))
+    if differ:
+        shown = ", ".join(f"{k}={saved.get(k)!r} (now {config_dict.get(k)!r})" for k in differ[:4])
+        raise UserError(f"run {run_dir} was started with {shown}: resume with the original settings "
+                        "(see its config.json), or start a new run.")
