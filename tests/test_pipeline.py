@@ -105,3 +105,34 @@ def test_export_stage_is_skipped_without_export(workdir):
     ctx = _context(workdir)
     ctx.options = dataclasses.replace(ctx.options, export=False)
     assert not Export().enabled(ctx)
+
+
+def test_a_recipe_can_replace_its_stages_and_a_rejected_run_exits_with_its_code(workdir, cli):
+    from tl_app.errors import RunRejected
+    from tl_app.pipeline.context import Stage
+    from tl_app.recipes.digits import Digits
+
+    class Rejected(RunRejected):
+        exit_code = 7
+
+    class Veto(Stage):
+        name = "veto"
+
+        def run(self, ctx):
+            raise Rejected(f"accuracy {ctx.metrics['accuracy']:.2f} is not enough")
+
+    class VetoedDigits(Digits):
+        def stages(self, stages):
+            return [s if s.name != "export" else Veto() for s in stages]
+
+    from tl_app import registry
+
+    registry.register("vetoed_digits")(VetoedDigits)
+    try:
+        result = cli("run", "vetoed_digits", "--epochs", "1")
+    finally:
+        registry.forget([VetoedDigits])
+    assert result.exit_code == 7 and "Traceback" not in result.output
+    assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
+        "error: accuracy " + result.output.split("error: accuracy ")[1].strip()]
+    assert not (workdir / "saved_models" / "vetoed_digits").exists()

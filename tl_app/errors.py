@@ -19,3 +19,13 @@ class UserError(Exception):
 
 class ClusterError(RuntimeError):
     """A multi-worker run lost a peer or timed out: the CLI shows one line and exits 1."""
+
+
+class RunRejected(Exception):
+    """A run that trained but must not be published (a quality gate, a serving check).
+
+    The CLI prints `error: <message>` (one line naming what failed, with the figures) and exits
+    with `exit_code`; subclasses set their own code.
+    """
+
+    exit_code = 3

@@ -154,6 +154,14 @@ class Recipe:
         """Names of `metrics()` as Keras logs them (what early stopping may monitor)."""
         return [m if isinstance(m, str) else m.name for m in self.metrics()]
 
+    def stages(self, stages):
+        """The stages of this recipe's runs, given the pipeline's defaults (`tl_app.pipeline.default_stages`).
+
+        Default: unchanged. A recipe whose run differs (e.g. one that only pretrains an encoder and
+        exports no classifier) replaces stages here, by their `name`.
+        """
+        return stages
+
     def serving_signatures(self, model, class_names) -> Dict[str, ServingSignature]:
         """Signatures of the export. Default: `serving_default` takes the model's raw input."""
         from tl_app.export import signatures

@@ -1,7 +1,7 @@
 """The `tl-app` click group: one line and exit code 2 for a user's mistake, 1 for a lost cluster."""
 import click
 
-from tl_app.errors import ClusterError, UserError
+from tl_app.errors import ClusterError, RunRejected, UserError
 
 
 class _UserErrorExit(click.ClickException):
@@ -20,7 +20,8 @@ class _ClusterErrorExit(_UserErrorExit):
 
 
 class _Group(click.Group):
-    """Turns UserError from any command into one line and exit code 2 (no traceback)."""
+    """Turns UserError from any command into one line and exit code 2 (no traceback); ClusterError: exit 1;
+    RunRejected: its own exit code."""
 
     def invoke(self, ctx):
         try:
@@ -29,6 +30,10 @@ class _Group(click.Group):
             raise _UserErrorExit(str(exc)) from None
         except ClusterError as exc:
             raise _ClusterErrorExit(str(exc)) from None
+        except RunRejected as exc:
+            error = _UserErrorExit(str(exc))
+            error.exit_code = exc.exit_code
+            raise error from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

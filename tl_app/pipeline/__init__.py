@@ -36,11 +36,11 @@ def run_recipe(recipe, options=None, stages=None):
     Args:
         recipe: a `Recipe` with its resolved config.
         options: `RunOptions` (defaults: runs/, saved_models/, export, auto strategy).
-        stages: the stages to run, in order (default: `default_stages()`).
+        stages: the stages to run, in order (default: `default_stages()` as the recipe's `stages()` adapts them).
     """
     ctx = RunContext(recipe, options or RunOptions())
     with ctx.cleanup():
-        for stage in default_stages() if stages is None else stages:
+        for stage in recipe.stages(default_stages()) if stages is None else stages:
             if stage.enabled(ctx):
                 stage.run(ctx)
     return ctx.result()
