@@ -70,7 +70,7 @@ def resolve_config(recipe_cls, config_file=None, assignments=(), values=None):
     for item in assignments:
         origin.pop(item.partition("=")[0].strip(), None)
     given = {k: v for k, v in (values or {}).items() if v is not None}
-    cfg = config_lib.apply_values(cfg, given, name, where=lambda key: f"{key}={given[key]!r}")
+    cfg = config_lib.apply_values(cfg, given, name, where=lambda key: "tl_app.run")
     for key in given:
         origin.pop(key, None)
     try:

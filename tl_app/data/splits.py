@@ -37,7 +37,7 @@ def stratified_indices(labels, num_classes, fractions, seed, sort=True):
 
     Examples:
         >>> [p.tolist() for p in stratified_indices([0, 0, 0, 0, 1, 1, 1, 1], 2, (0.25,), seed=0)]
-        [[0, 2, 3, 4, 5, 7], [1, 6]]
+        [[0, 1, 2, 5, 6, 7], [3, 4]]
     """
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)

@@ -1,0 +1,19 @@
+"""The runnable examples in the docstrings of the core and family modules run as written."""
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["tl_app.config_file", "tl_app.recipe_files", "tl_app.data.splits", "tl_app.registry", "tl_app.recipe",
+           "tl_app.pipeline.context", "tl_app.mlp.classification", "tl_app.image.classification",
+           "tl_app.text.classification", "tl_app.engine.regularizers", "tl_app.engine.schedules",
+           "tl_app.engine.losses"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no examples"
+    assert result.failed == 0
