@@ -33,6 +33,20 @@ READY_LINE = re.compile(r"REST http://[^:]+:(\d+)/.*gRPC [^ ]+:(\d+)")
 VERSION = 1
 
 
+def numerics_env():
+    """Environment that gives a child process this process's oneDNN setting (`TF_ENABLE_ONEDNN_OPTS`).
+
+    oneDNN kernels round differently from TensorFlow's own (last-bit differences), and the CLI turns
+    them on unless the variable says otherwise: a server compared with this process must run the same
+    kernels.
+    """
+    if "tensorflow" not in sys.modules:
+        return {}
+    from tensorflow.python.util import _pywrap_util_port
+
+    return {"TF_ENABLE_ONEDNN_OPTS": "1" if _pywrap_util_port.IsMklEnabled() else "0"}
+
+
 class ServingChecker:
     """One fresh `tl-app serve` process for one model.
 
@@ -60,7 +74,7 @@ class ServingChecker:
                    "--model-base-path", self.stage, "--rest-port", "0", "--grpc-port", "0", "--poll-seconds", "0.1"]
         self.started_at = time.perf_counter()
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+                                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **numerics_env()))
         threading.Thread(target=self._read_output, daemon=True).start()
         return self
 

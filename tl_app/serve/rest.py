@@ -7,7 +7,7 @@
 Paths are matched with TF Serving's own expressions (case-insensitive) on the undecoded path, then
 the name and label are percent-decoded: `%2F` or `..` in a name is only ever a name looked up among
 the models the server loaded, never a path. Errors answer `{"error": "..."}` with TF Serving's HTTP
-codes. Bodies over `max_body_bytes` get 413 before they are read; more than
+codes. Bodies over `max_body_bytes` get 413 (never kept in memory); more than
 `max_concurrent_requests` requests in flight get 503; at most `compute_threads` run the model at a time.
 `:classify` and `:regress` take tf.Example signatures, which tl_app exports do not have: 501.
 
@@ -126,16 +126,23 @@ def rest_app(manager, **limits):
         failure = ServingError(code, message)
         return answer(failure.http_status, responses.dumps(failure.body()))
 
+    # An oversized body is read to its end and dropped (up to this much), so that a client that sends it all
+    # before reading the answer gets the 413 instead of a broken connection; a bigger one is cut off.
+    drain_limit = max(4 * api.max_body_bytes, 64 * 1024 * 1024)
+
     async def read_body(request):
+        """The body, or None (over the limit: the caller answers 413)."""
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > api.max_body_bytes:
+        if length is not None and length.isdigit() and int(length) > drain_limit:
             return None
-        body = bytearray()
+        body, size = bytearray(), 0
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > api.max_body_bytes:
+            size += len(chunk)
+            if size > drain_limit:
                 return None
-        return bytes(body)
+            if size <= api.max_body_bytes:
+                body += chunk
+        return bytes(body) if size <= api.max_body_bytes else None
 
     async def endpoint(request):
         if in_flight[0] >= api.max_concurrent_requests:
@@ -154,7 +161,6 @@ def rest_app(manager, **limits):
                     response = error("RESOURCE_EXHAUSTED", f"request body over {api.max_body_bytes} bytes, this "
                                                            "server's limit (tl-app serve --max-body-mb)")
                     response.status_code = 413
-                    response.headers["connection"] = "close"  # the unread rest of the body is not read
                     return response
             status, payload = await anyio.to_thread.run_sync(api.handle, request.method, path, body, limiter=compute)
             return answer(status, payload)

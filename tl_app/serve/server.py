@@ -9,6 +9,7 @@ Examples:
     >>> from tl_app.serve.sources import DirectorySource
     >>> serve(DirectorySource("saved_models"), ServerOptions(rest_port=0, grpc_port=0))  # doctest: +SKIP
 """
+import signal
 import socket
 import sys
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ def _rest_socket(host, port):
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(2048)  # clients connect (and queue) from now on, before uvicorn's loop accepts them
     except OSError as exc:
         raise UserError(f"--rest-port {port}: cannot listen on {host}:{port} ({exc.strerror}); choose another port "
                         "or --host.") from None
@@ -100,6 +102,9 @@ def serve(source, options=None, on_ready=None):
                             limit_concurrency=options.max_concurrent_requests * 4)
     rest = uvicorn.Server(config)
     rest_port = rest_sock.getsockname()[1]
+    # A stop asked for before uvicorn installs its own signal handlers (in run()) must still be a clean one.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: setattr(rest, "should_exit", True))
     grpc.start()
     manager.start()
     log.info(f"serving {source.description}: REST http://{options.host}:{rest_port}/v1/models/<name>, "
