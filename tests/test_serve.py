@@ -397,3 +397,45 @@ def test_four_clients_250_requests_each_all_answered_as_in_process(server, base)
         thread.join(timeout=300)
     assert not errors, errors[:5]
     assert len(done) == 1000
+
+
+# ---- tl-app predict ------------------------------------------------------------------------------
+def test_predict_here_and_against_the_server(server, base, cli, tmp_path):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rows = tmp_path / "digits.csv"
+    rows.write_text("\n".join(",".join(str(int(v)) for v in image) for image in digits.data[:4]) + "\n")
+    here = cli("predict", str(base / "digits"), str(rows), "--json", "--top-k", "2")
+    assert here.exit_code == 0, here.output
+    answers = json.loads(here.output)
+    assert [a["input"] for a in answers] == [f"{rows}:{i}" for i in range(1, 5)]
+    expected = in_process(export_dir(base, "digits"), {"pixels": digits.images[:4].astype(np.float32)})
+    assert [a["top_k"][0]["class_id"] for a in answers] == expected["class_id"].tolist()
+    assert len(answers[0]["top_k"]) == 2 and answers[0]["top_k"][0]["probability"] >= answers[0]["top_k"][1]["probability"]
+    remote = cli("predict", "digits", str(rows), "--json", "--top-k", "2", "--url", server.url)
+    assert remote.exit_code == 0, remote.output
+    assert [a["top_k"][0] for a in json.loads(remote.output)] == [a["top_k"][0] for a in answers]
+
+    images = [tmp_path / "a.png", tmp_path / "b.jpg"]
+    for path, array in zip(images, photos(2)):
+        Image.fromarray(array).save(path)
+    lines = cli("predict", str(base / "image_folder" / "1"), *map(str, images), "--url", server.url).output.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(str(images[0])) and ("red" in lines[0] or "green" in lines[0]
+                                                                         or "blue" in lines[0])
+    texts = tmp_path / "texts.txt"
+    texts.write_text("great lovely film .\n\nawful plot .\n")
+    result = cli("predict", str(base / "text_folder"), str(texts), "a superb story")
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.output.splitlines()] == [f"{texts}:1", f"{texts}:3", "a"]
+
+    from helpers import assert_one_line_error
+
+    assert_one_line_error(cli("predict", str(base / "digits"), str(tmp_path / "nope.csv")), "no such file")
+    (tmp_path / "short.csv").write_text("1,2,3\n")
+    assert_one_line_error(cli("predict", str(base / "digits"), str(tmp_path / "short.csv")), "3 values", "64")
+    assert_one_line_error(cli("predict", "nope", str(rows), "--url", server.url), "HTTP 404", "Latest(nope)")
+    assert_one_line_error(cli("predict", "digits", str(rows), "--url", "http://127.0.0.1:9"), "cannot reach")
+    bad_image = tmp_path / "bad.png"
+    bad_image.write_bytes(b"not an image")
+    assert_one_line_error(cli("predict", str(base / "image_folder"), str(bad_image)), "Unknown image file format")
