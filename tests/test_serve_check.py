@@ -185,3 +185,37 @@ def test_a_version_is_available_only_after_its_warmup_and_a_failing_warmup_is_ne
     assert state.state == "END" and state.error_code == "INVALID_ARGUMENT"
     assert state.error_message.startswith("warmup request 0: input size does not match signature")
     assert manager.servable("tiny").version == 1
+
+
+def test_serving_commands_help_loads_no_tensorflow_grpc_or_web_server():
+    import textwrap
+
+    from helpers import run_python
+
+    code = textwrap.dedent("""
+        import sys
+        from click.testing import CliRunner
+        from tl_app.cli import cli
+        for args in (["--help"], ["serve", "--help"], ["predict", "--help"], ["export", "--help"], ["label", "--help"],
+                     ["models-config", "--help"]):
+            result = CliRunner().invoke(cli, args)
+            assert result.exit_code == 0, (args, result.output)
+        print("HEAVY", sorted(m for m in ("tensorflow", "keras", "grpc", "starlette", "uvicorn") if m in sys.modules))
+    """)
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "HEAVY []" in proc.stdout
+
+
+def test_deploy_files_name_the_generated_config_and_batching_file():
+    import yaml
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    deployment, service = yaml.safe_load_all(open(os.path.join(root, "deploy", "kubernetes.yaml")))
+    assert (deployment["kind"], service["kind"]) == ("Deployment", "Service")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--model_config_file=/models/models.config" in args and "--enable_batching" in args
+    assert {p["port"] for p in service["spec"]["ports"]} == {8500, 8501}
+    batching = open(os.path.join(root, "deploy", "batching_parameters.txt")).read()
+    for field in ("max_batch_size", "batch_timeout_micros", "num_batch_threads", "max_enqueued_batches"):
+        assert f"{field} {{ value: " in batching
