@@ -262,6 +262,7 @@ BAD = [
     ("ragged rows", "digits", {"instances": [[[0] * 8] * 8, [[0] * 8] * 7]}, 400, "Failed to process element: 1"),
     ("string for a float", "digits", {"instances": [[["a"] * 8] * 8]}, 400, "is not of expected type: float"),
     ("boolean for a float", "digits", {"instances": [[[True] * 8] * 8]}, 400, "is not of expected type: float"),
+    ("null for a float", "digits", {"instances": [[[None] * 8] * 8]}, 400, "JSON Value: null Type: Null is not of"),
     ("number for a string", "text_folder", {"instances": [3]}, 400, "is not of expected type: string"),
     ("undecodable image", "image_folder", {"instances": [b64(b"not an image")]}, 400, "Unknown image file format"),
     ("invalid base64", "image_folder", {"instances": [{"b64": "%%%"}]}, 400, "Unable to base64 decode"),

@@ -43,8 +43,9 @@ def _answer(context, call):
 
 
 def _servicers(manager):
-    import tensorflow as tf
     from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
+
+    from tl_app.serve.tensor_protos import from_proto, to_proto
 
     class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):
@@ -53,7 +54,7 @@ def _servicers(manager):
                 inputs = {}
                 for name, proto in request.inputs.items():
                     try:
-                        inputs[name] = tf.make_ndarray(proto)
+                        inputs[name] = from_proto(proto)
                     except (TypeError, ValueError) as exc:
                         raise invalid(f"input '{name}': not a valid TensorProto ({exc})") from None
                 outputs = servable.predict(request.model_spec.signature_name, inputs, list(request.output_filter),
@@ -63,7 +64,7 @@ def _servicers(manager):
                 response.model_spec.version.value = servable.version
                 response.model_spec.signature_name = request.model_spec.signature_name or "serving_default"
                 for name, value in outputs.items():
-                    response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+                    response.outputs[name].CopyFrom(to_proto(value))
                 return response
 
             return _answer(context, call)

@@ -164,6 +164,12 @@ def _exact_tensor(value, dtype):
 
 def _fast_tensor(value, dtype):
     """A numeric tensor through numpy, or None when only the exact walk can say what is wrong."""
+    if dtype in _FLOATS:  # numbers of any kind are valid floats: convert in one pass
+        try:
+            with np.errstate(over="ignore"):  # 1e40 as float32 is inf, as TF Serving's GetFloat() makes it
+                return np.array(value, dtype=DTYPES[dtype][0])
+        except (ValueError, TypeError):
+            return None  # ragged nesting, strings, objects, nulls
     try:
         array = np.asarray(value)
     except (ValueError, TypeError):
@@ -185,7 +191,8 @@ def to_tensor(value, dtype, exact=False):
     Args:
         value: the decoded JSON value (nested lists of leaves).
         dtype: e.g. "DT_FLOAT", "DT_STRING".
-        exact: walk every element (needed when the body may hold JSON booleans: numpy would take them as 0/1).
+        exact: walk every element (needed when the body may hold JSON booleans or nulls: numpy would take them
+            as 0/1 and NaN).
     """
     if dtype not in DTYPES:
         raise ServingError("UNIMPLEMENTED", f"Conversion of JSON Value: {debug_string(value)} to type: {dtype}")
@@ -310,8 +317,9 @@ def parse_predict_request(body, input_dtypes: Callable[[str], Dict[str, str]]):
     dtypes = input_dtypes(signature_name)
     if not dtypes:
         raise invalid(f"Failed to get input map for signature: {signature_name or 'DEFAULT'}")
-    # Only a body that may hold JSON booleans needs the element-by-element walk (numpy would take them as 0/1).
-    exact = b"true" in body or b"false" in body
+    # Only a body that may hold JSON booleans or nulls needs the element-by-element walk (numpy would take them
+    # as 0/1 and NaN); any other mistake makes numpy fail, and the walk then names it.
+    exact = b"true" in body or b"false" in body or b"null" in body
     if "instances" in doc:
         if "inputs" in doc:
             raise invalid(f"JSON Value: {debug_string(doc)} Not formatted correctly expecting only one of 'inputs' or "

@@ -198,13 +198,12 @@ class Servable:
 
         Raises ValueError (a bad file) or ServingError (a request that fails): the version is not served.
         """
-        import tensorflow as tf
-
         from tl_app.export.warmup import read_warmup_requests
+        from tl_app.serve.tensor_protos import from_proto
 
         requests = read_warmup_requests(self.path)
         for index, request in enumerate(requests):
-            inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+            inputs = {name: from_proto(proto) for name, proto in request.inputs.items()}
             try:
                 self.predict(request.model_spec.signature_name, inputs, list(request.output_filter),
                              missing_code="FAILED_PRECONDITION")
