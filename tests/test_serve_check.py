@@ -127,6 +127,13 @@ def test_serve_refuses_bad_arguments_with_one_line(tmp_path, cli):
     assert_one_line_error(cli("serve", str(tmp_path / "nope")), "no such directory of exports")
     assert_one_line_error(cli("serve", "--model-config", str(tmp_path / "nope.config")), "no such file")
     assert_one_line_error(cli("serve", "--model-name", "digits"), "--model-base-path go together")
+    (tmp_path / "models.config").write_text("model_config_list { nope }")
+    assert_one_line_error(cli("serve", str(tmp_path)), "models.config: not a ModelServerConfig")
+
+
+def test_a_check_with_no_warmup_requests_is_refused_before_training(workdir, cli, checked):
+    assert_one_line_error(cli("run", "digits", "--warmup-examples", "0"), "--warmup-examples 0", "--no-serving-check")
+    assert not (workdir / "runs" / "digits").exists() or not list((workdir / "runs" / "digits").iterdir())
 
 
 # ---- the manager: warmup before AVAILABLE, failures, unloading ------------------------------------

@@ -49,6 +49,7 @@ def serve_command(base_dir, host, rest_port, grpc_port, model_config, model_name
         raise UserError(f"{base_dir}: no such directory of exports; train one first (`tl-app run digits`) or name "
                         "the directory that holds saved_models/<model>/<version>/.")
     source = source_for(base_dir, model_config, model_name, model_base_path)
+    source.models()  # a models.config that does not parse: one line now, not a server that serves nothing
     from tl_app.serve.server import ServerOptions, import_tensorflow, serve
 
     import_tensorflow()

@@ -28,13 +28,12 @@ Examples:
     >>> [(c.name, c.model_version_policy.latest.num_versions) for c in config.model_config_list.config]
     [('digits', 1)]
 """
-import contextlib
-import fcntl
 import os
 import re
 import tempfile
 
 from tl_app.errors import UserError
+from tl_app.export.savedmodel import _locked  # the export lock, here on the base directory: one writer at a time
 
 CONFIG_FILE = "models.config"
 LABEL_PATTERN = re.compile(r"^[a-zA-Z0-9_]+$")  # TF Serving's rule for version labels
@@ -102,16 +101,6 @@ def write(path, config):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-
-
-@contextlib.contextmanager
-def _locked(base_dir):
-    with open(os.path.join(base_dir, ".models.config.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _base_root(config, base_dir):

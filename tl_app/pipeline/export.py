@@ -7,6 +7,7 @@ examples, `tl_app.export.warmup`) and runs `ctx.before_publish` (the serving che
 import os
 
 from tl_app import log
+from tl_app.errors import UserError
 from tl_app.export import models_config, savedmodel, warmup
 from tl_app.pipeline.context import Stage
 
@@ -57,4 +58,7 @@ class Export(Stage):
         if ctx.is_chief:
             ctx.export_path = path
             log.info(f"exported {path}")
-            models_config.update(base)
+            try:
+                models_config.update(base)
+            except UserError as exc:  # a hand-edited file that no longer parses: left alone, the export stands
+                log.warn(f"{exc} Left as it is: fix it, then `tl-app models-config {base}` rewrites it.")

@@ -35,14 +35,19 @@ class ServingCheck(Stage):
         return ctx.options.export and ctx.options.serving_check and ctx.is_chief
 
     def run(self, ctx):
+        from tl_app.errors import UserError
         from tl_app.serve.check import ServingChecker
 
+        if ctx.options.warmup_examples == 0:  # found now, not after training
+            raise UserError("--warmup-examples 0 leaves the serving check no requests to replay; write at least 1, "
+                            "or skip the check with --no-serving-check.")
         checker = ServingChecker(ctx.recipe.name).start()
         ctx.closing.callback(checker.close)
 
         def check(export_dir):
             started = time.perf_counter()
             count = checker.check(export_dir, in_process_model(ctx))
+            checker.close()  # its work is done: free its memory and CPU for the rest of the run
             log.info(f"serving check passed: {count} warmup request(s) over REST and gRPC answered as the in-process "
                      f"model (a fresh tl-app serve; {time.perf_counter() - started:.1f} s at export, server started "
                      f"{started - checker.started_at:.1f} s before)")
