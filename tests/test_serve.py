@@ -345,6 +345,9 @@ def test_a_label_set_with_tl_app_label_is_served(server, base, cli):
     wait_for(lambda: http(server, "GET", "/v1/models/digits/labels/stable")[0] == 200, timeout=30)
     status, body = http(server, "POST", "/v1/models/digits/labels/stable:predict", {"instances": digits_pixels(1).tolist()})
     assert status == 200 and len(body["predictions"]) == 1
+    status, body = http(server, "GET", "/v1/models/digits/labels/stable/metadata")
+    assert status == 200 and body["model_spec"]["version"] == "1"
+    assert http(server, "GET", "/v1/models/digits/labels/stable")[1]["model_version_status"][0]["version"] == "1"
 
 
 # ---- load ----------------------------------------------------------------------------------------

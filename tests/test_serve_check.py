@@ -226,3 +226,21 @@ def test_deploy_files_name_the_generated_config_and_batching_file():
     batching = open(os.path.join(root, "deploy", "batching_parameters.txt")).read()
     for field in ("max_batch_size", "batch_timeout_micros", "num_batch_threads", "max_enqueued_batches"):
         assert f"{field} {{ value: " in batching
+
+
+def test_ctrl_c_stops_the_server_cleanly(tmp_path):
+    import signal
+
+    from serve_helpers import ServerProcess
+
+    from tl_app.serve.client import RestClient, RestError
+
+    (tmp_path / "empty").mkdir()
+    server = ServerProcess("--model-name", "digits", "--model-base-path", str(tmp_path / "empty"))
+    try:
+        with pytest.raises(RestError, match="Could not find any versions of model digits"):
+            RestClient(server.url).status("digits")  # up, and nothing to serve yet
+    finally:
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(60) == 0, server.output()
+    assert server.output().endswith("[tl-app] stopped") and "Traceback" not in server.output()
