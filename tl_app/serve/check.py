@@ -74,7 +74,8 @@ class ServingChecker:
                    "--model-base-path", self.stage, "--rest-port", "0", "--grpc-port", "0", "--poll-seconds", "0.1"]
         self.started_at = time.perf_counter()
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **numerics_env()))
+                                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TL_APP_SERVE_PARENT=str(os.getpid()),
+                                                 **numerics_env()))
         threading.Thread(target=self._read_output, daemon=True).start()
         return self
 

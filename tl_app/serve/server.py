@@ -76,6 +76,26 @@ def _rest_socket(host, port):
     return sock
 
 
+PARENT_ENV = "TL_APP_SERVE_PARENT"  # a pid: stop when that process is gone (the serving check's server)
+
+
+def _stop_with_parent(rest):
+    """A server started for another process (the serving check) stops when that process dies, however it dies."""
+    import os
+    import threading
+
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not parent.isdigit():
+        return
+
+    def watch():
+        while os.getppid() == int(parent):
+            threading.Event().wait(1.0)
+        rest.should_exit = True
+
+    threading.Thread(target=watch, name="tl-app-parent-watch", daemon=True).start()
+
+
 def serve(source, options=None, on_ready=None):
     """Serve the models of `source` until SIGTERM or Ctrl-C.
 
@@ -105,6 +125,7 @@ def serve(source, options=None, on_ready=None):
     # A stop asked for before uvicorn installs its own signal handlers (in run()) must still be a clean one.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: setattr(rest, "should_exit", True))
+    _stop_with_parent(rest)
     grpc.start()
     manager.start()
     log.info(f"serving {source.description}: REST http://{options.host}:{rest_port}/v1/models/<name>, "
