@@ -24,6 +24,8 @@ class RunOptions:
         init_from: an export directory (`saved_models/<name>/<version>`) whose weights start the model.
         loop: `auto`, `fit` or `custom` (see `tl_app.engine.trainer.Trainer`).
         collective_timeout: seconds before a multi-worker collective waiting on a dead peer fails.
+        gate: quality gate conditions, e.g. `"accuracy>=0.9,f1_macro>=published-0.005"` (`tl_app.evaluate.gate`).
+        gate_retries: fine-tuning rounds to try when the gate is missed, before giving up.
     """
 
     logdir: str = "runs"
@@ -36,6 +38,8 @@ class RunOptions:
     init_from: Optional[str] = None
     loop: str = "auto"
     collective_timeout: Optional[float] = None
+    gate: Optional[str] = None
+    gate_retries: int = 0
 
 
 @dataclass
@@ -71,6 +75,9 @@ class RunContext:
         run_dir: the run directory (None on non-chief workers); scratch: a non-chief worker's scratch directory.
         model, trainer: the built model and the `Trainer` that trained it.
         metrics: test metrics; export_path: the new export (chief only).
+        evaluation: the test `Evaluation` (predictions, metrics, figures); evaluation_files, curves_file: its files.
+        gate: the quality gate's decision (what gate.json holds), or None without a gate.
+        stages: the stages this run runs (their `check` is called once the data is loaded).
     """
 
     def __init__(self, recipe, options):
@@ -95,6 +102,11 @@ class RunContext:
         self.trainer = None
         self.metrics = None
         self.export_path = None
+        self.evaluation = None
+        self.evaluation_files = {}
+        self.curves_file = None
+        self.gate = None
+        self.stages = []
 
     @property
     def config(self):
@@ -117,8 +129,12 @@ class RunContext:
         """Around the stages: a run that fails before its first checkpoint removes the run directory it
         created (left behind it would be what `--resume` picks, with whatever made it fail); a worker's
         scratch directory is always removed."""
+        from tl_app.errors import RunRejected
+
         try:
             yield
+        except RunRejected:
+            raise  # trained, evaluated and refused: the run and the model it keeps stay for inspection
         except BaseException:
             run_dir = self.created_run_dir
             checkpoints = os.path.join(run_dir, "checkpoints") if run_dir else None
@@ -153,6 +169,10 @@ class Stage:
 
     def enabled(self, ctx) -> bool:
         return True
+
+    def check(self, ctx) -> None:
+        """Called once the data is loaded, before anything trains: raise `UserError` for what this stage
+        will not be able to do (a mistake costs seconds, not a training run). Default: nothing to check."""
 
     def run(self, ctx) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement run(ctx)")
