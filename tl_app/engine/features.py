@@ -28,7 +28,9 @@ def inference_function(extractor, *element_specs):
 def extract_features(call, dataset, batch_size):
     """(features, labels) numpy arrays: one pass of `call` (an `inference_function`) over `dataset`."""
     features, labels = [], []
-    for x, y in batched(dataset, batch_size):
+    batches = batched(dataset, batch_size)
+    known = int(batches.cardinality())
+    for x, y in log.progress(batches, total=known if known >= 0 else None, desc="extracting features"):
         features.append(call(x).numpy())
         labels.append(y.numpy())
     return np.concatenate(features), np.concatenate(labels)

@@ -12,14 +12,7 @@ from typing import List
 
 import numpy as np
 
-PROGRESS_DELAY = 2.0  # seconds before a progress bar appears: short work stays quiet
-
-
-def progress(iterable, total=None, desc="", unit="batch"):
-    """tqdm on a terminal, shown only when the work takes more than `PROGRESS_DELAY` seconds."""
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=None, delay=PROGRESS_DELAY, leave=False)
+from tl_app.log import progress
 
 
 def _known_length(batches):
