@@ -56,6 +56,7 @@ bench: $(ASSETS_STAMP)  ## benchmarks (ratios against plain-Keras baselines; nee
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	$(PY) benchmarks/overhead.py --case all
 	$(PY) benchmarks/feature_cache.py
+	$(PY) benchmarks/evaluation.py
 
-tensorboard: $(STAMP)  ## TensorBoard on runs/
-	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port 6006
+tensorboard: $(STAMP)  ## TensorBoard on runs/ (127.0.0.1 only; args="--port 6007" for another port)
+	$(TL) tensorboard --logdir runs --host 127.0.0.1 --port 6006 $(args)

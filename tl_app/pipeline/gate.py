@@ -35,6 +35,11 @@ def _previous_rounds(ctx):
     return run_dirs.read_json(ctx.run_dir, gate_lib.GATE_FILE).get("rounds", [])
 
 
+def _round(trainer, decision):
+    summary = "passed" if decision["passed"] else f"missed: {gate_lib.failures(decision)}"
+    return {"round": trainer.rounds_done, "epochs": trainer.epoch, "summary": summary, "passed": decision["passed"]}
+
+
 def record(ctx, decision):
     """gate.json, the report's gate section and TensorBoard's `test/gate` text (chief only)."""
     ctx.gate = decision
@@ -85,17 +90,17 @@ class Gate(Stage):
             log.info(f"gate: comparing with the published version {published['path']}")
         decision = gate_lib.decide(conditions, ctx.metrics, published, spec)
         decision["rounds"] = _previous_rounds(ctx)
+        if trainer.rounds_done > len(decision["rounds"]):  # a round this run resumed inside, now finished
+            decision["rounds"].append(_round(trainer, decision))
         while not decision["passed"] and trainer.rounds_done < retries:
             log.info(f"gate missed ({gate_lib.failures(decision)}): back to fine-tuning, round "
                      f"{trainer.rounds_done + 1} of {retries}")
             rounds = decision["rounds"]
             record(ctx, decision)  # a kill inside the round keeps what was decided so far
-            number = trainer.run_retry_round()
+            trainer.run_retry_round()
             evaluate_and_report(ctx)
             decision = gate_lib.decide(conditions, ctx.metrics, published, spec)
-            summary = "passed" if decision["passed"] else f"missed: {gate_lib.failures(decision)}"
-            decision["rounds"] = rounds + [{"round": number, "epochs": trainer.epoch, "summary": summary,
-                                            "passed": decision["passed"]}]
+            decision["rounds"] = rounds + [_round(trainer, decision)]
         if decision["passed"]:
             log.info(f"gate passed: {spec}")
             record(ctx, decision)
