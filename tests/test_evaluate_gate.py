@@ -91,6 +91,6 @@ def test_a_retry_round_meets_the_gate_and_a_run_killed_inside_it_resumes_there(w
     phases = {e.step: tf.make_ndarray(e.tensor_proto).item() for e in _events(run_dir, "train").Tensors("epoch_phase")}
     assert phases == {0: 0, 1: 0, 2: 1, 3: 1}
     assert [e.step for e in _events(run_dir, "validation").Tensors("confusion_matrix")] == [1, 3]
-    assert [e.step for e in _events(run_dir, "test").Tensors("accuracy")] == [1, 3]
+    assert [e.step for e in _events(run_dir, "test").Tensors("evaluation/accuracy")] == [1, 3]
     assert "2: gate_retry_1" not in (run_dir / "report.md").read_text()  # the report lists phases by name
     assert "phases: train, gate_retry_1" in (run_dir / "report.md").read_text()

@@ -43,7 +43,8 @@ def test_every_metric_equals_scikit_learns():
     assert [m[f"support/{n}"] for n in names] == np.bincount(labels, minlength=12).tolist()
     assert m["precision/c11"] == 0.0 and m["recall/c11"] == 0.0  # never predicted
     assert m["top5_accuracy"] == pytest.approx(skm.top_k_accuracy_score(labels, probs, k=5, labels=range(12)))
-    assert m["log_loss"] == pytest.approx(skm.log_loss(labels, probs.astype(np.float64), labels=range(12)), rel=1e-6)
+    normalized = probs.astype(np.float64) / probs.astype(np.float64).sum(axis=1, keepdims=True)
+    assert m["log_loss"] == pytest.approx(skm.log_loss(labels, normalized, labels=range(12)), rel=1e-9)
     assert confusion_matrix(labels, predicted, 12).tolist() == skm.confusion_matrix(labels, predicted,
                                                                                     labels=range(12)).tolist()
     # Calibration: the per-bin figures are calibration_curve's; ECE weights their gaps by the bins' shares.
@@ -135,3 +136,20 @@ def test_tables_and_report_show_what_the_metrics_hold():
     assert "| epochs | 3 | 30 |" in text and "![confusion matrix](confusion_matrix.png)" in text
     assert "The run **failed**: no version was published." in text and "runs/x/rejected/1" in text
     assert "| 1 | 1 | dog | cat | 0.600 |" in text  # the one mistake
+
+
+def test_pictures_get_an_examples_grid_and_texts_do_not():
+    import tensorflow as tf
+
+    from tl_app.evaluate.evaluation import evaluate, image_examples
+    from tl_app.evaluate.predictions import Predictions
+
+    e = evaluate(Predictions(np.array([0, 1, 1]), np.array([[0.8, 0.2], [0.6, 0.4], [0.1, 0.9]]), ["cat", "dog"]))
+    pixels = tf.data.Dataset.from_tensor_slices((np.arange(3 * 64, dtype=np.float32).reshape(3, 8, 8), [0, 1, 1]))
+    examples = image_examples(pixels, e)
+    assert sorted(examples) == [0, 1, 2] and examples[1][0, 0] == 64.0  # the mistake (1) and the right ones
+    png = e.render(examples).figures["examples"]
+    assert png.startswith(b"\x89PNG")
+    texts = tf.data.Dataset.from_tensor_slices((["a cat", "a dog", "dogs"], [0, 1, 1]))
+    assert image_examples(texts, e) is None  # texts: the most confident mistakes as a table instead
+    assert "| 1 | 1 | dog | cat | 0.600 |" in e.mistakes_markdown()

@@ -115,11 +115,11 @@ def test_event_files_hold_scalars_images_text_graph_and_hparams(digits_run):
     assert validation["images"] == ["confusion_matrix"] and validation["text"] == ["per_class"]  # phase end
     test = _events(run_dir, "test")
     tags = _plugin_tags(test)
-    assert {"accuracy", "loss", "f1_macro", "ece"} <= set(tags["scalars"])
+    assert {"evaluation/accuracy", "evaluation/loss", "evaluation/f1_macro", "evaluation/ece"} <= set(tags["scalars"])
     assert tags["images"] == ["confusion_matrix", "examples", "reliability"]
     assert set(tags["text"]) == {"per_class", "gate"}
     assert test.Tags()["graph"] and len(test.Graph().node) > 10
-    assert [e.step for e in test.Tensors("accuracy")] == [2]  # the last epoch
+    assert [e.step for e in test.Tensors("evaluation/accuracy")] == [2]  # the last epoch
     root = _plugin_tags(_events(run_dir))
     assert "_hparams_/session_start_info" in root["hparams"]
     from tensorboard.plugins.hparams import plugin_data_pb2

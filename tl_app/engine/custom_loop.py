@@ -151,6 +151,7 @@ class CustomLoop:
         logs = {f"{prefix}loss": loss_sum / count}
         for name in self.metric_names:
             logs[f"{prefix}{name}"] = f1_from_confusion(confusion) if name == F1_MACRO else np.trace(confusion) / count
+        return logs
 
     def _run_epoch(self, dataset, make_fn, attr, show_progress=False):
         import tensorflow as tf

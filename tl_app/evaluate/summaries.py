@@ -3,7 +3,8 @@
 A run directory `runs/<recipe>/<run-id>/` holds these TensorBoard runs:
 - `train/`, `validation/`: epoch scalars (loss, accuracy, f1_macro, learning rate, phase index); at the
   end of each phase, the validation confusion matrix (image) and per-class table (text);
-- `test/`: at the end of the run (and after each gate retry round), the test metrics as scalars, the
+- `test/`: at the end of the run (and after each gate retry round), the test metrics as scalars
+  (`evaluation/accuracy`, ...), the
   confusion matrix and reliability diagram (images), the per-class table, a grid of test inputs with
   their true and predicted classes (image recipes) or the most confident mistakes (text), and the
   model graph;
@@ -16,6 +17,7 @@ import os
 import numpy as np
 
 TEST = "test"
+EVALUATION = "evaluation"  # tag group of the test metrics: evaluation/accuracy, evaluation/f1_macro, ...
 
 
 def writer(log_dir):

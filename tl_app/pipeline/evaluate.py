@@ -38,7 +38,9 @@ def write_tensorboard(ctx, evaluation, traced):
     """Test scalars, images, tables and graph in `test/`; the HParams record in the run directory."""
     step = tensorboard_step(ctx)
     test_writer = summaries.writer(os.path.join(ctx.run_dir, summaries.TEST))
-    summaries.write_scalars(test_writer, {k: v for k, v in evaluation.metrics.items() if "/" not in k}, step)
+    # One tag group ("evaluation/...") after Keras' epoch_* charts, not a chart group per metric at the top.
+    summaries.write_scalars(test_writer, {f"{summaries.EVALUATION}/{k}": v for k, v in evaluation.metrics.items()
+                                          if "/" not in k}, step)
     summaries.write_images(test_writer, evaluation.figures, step)
     texts = {"per_class": evaluation.per_class_markdown()}
     if "examples" not in evaluation.figures:
