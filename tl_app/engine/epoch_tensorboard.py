@@ -71,9 +71,10 @@ class EpochTensorBoard(keras.callbacks.TensorBoard):
         from tl_app.evaluate.predictions import Predictions, predict_batches
         from tl_app.evaluate.summaries import write_images, write_texts, writer
 
-        spec = info.validation.element_spec[0]
-        call = inference_function(model, keras_spec_unbatched(spec))
-        labels, probabilities = predict_batches(call, info.validation, desc=f"validating phase {info.phase.name}")
+        # On one device, outside the strategy (no collective): batches of one replica's share.
+        validation = info.validation.unbatch().batch(info.replica_batch_size)
+        call = inference_function(model, keras_spec_unbatched(info.validation.element_spec[0]))
+        labels, probabilities = predict_batches(call, validation, desc=f"validating phase {info.phase.name}")
         if not len(labels):
             return
         evaluation = evaluate(Predictions(labels, probabilities, info.class_names, split="validation"))

@@ -47,6 +47,8 @@ class PhaseInfo:
         validation: the batched validation data the phase's model sees (cached features or raw inputs).
         class_names: index = label.
         last_epoch: global epoch of the phase's last epoch (set when the phase ends).
+        replica_batch_size: examples per call for predictions outside the strategy (on one device): the
+            per-replica share of the global batch, which one device is sized for.
     """
 
     index: int
@@ -55,6 +57,7 @@ class PhaseInfo:
     validation: Any
     class_names: List[str]
     last_epoch: int = -1
+    replica_batch_size: int = 32
 
 
 def standard_callbacks(run_dir):
@@ -116,6 +119,11 @@ class Trainer:
         if resume is not None:
             self.state = resume.state
             self.model.set_weights(resume.model_weights)
+
+    @property
+    def replica_batch_size(self):
+        """The per-replica share of the global batch: the batch of predictions made on one device."""
+        return max(1, self.recipe.config.batch_size // self.strategy.num_replicas_in_sync)
 
     @property
     def epoch(self):
@@ -223,7 +231,8 @@ class Trainer:
         if self.checkpoints is not None:
             callbacks.append(EpochCheckpoint(self.checkpoints, self.model, index, self.state.epoch - done, early,
                                              flush=self.callbacks))
-        info = PhaseInfo(index, phase, self.state.epoch - done, validation, list(self.data.class_names))
+        info = PhaseInfo(index, phase, self.state.epoch - done, validation, list(self.data.class_names),
+                         replica_batch_size=self.replica_batch_size)
         self._tell(callbacks, "on_phase_begin", info)
         history = self._train(target, train, validation, callbacks, left)
         self.state = TrainingState(phase=index + 1, phase_epochs_done=0, epoch=self.state.epoch + len(history.epoch))

@@ -108,13 +108,14 @@ def predict(model, dataset, batch_size, class_names, references=None, split="tes
     return Predictions(labels, probabilities, list(class_names), list(references or []), split), call
 
 
-def example_inputs(dataset, indices):
-    """The raw inputs of examples `indices` of an unbatched `(inputs, label)` dataset, as numpy arrays (one pass)."""
-    import tensorflow as tf
+def example_inputs(dataset, indices, batch_size=256):
+    """The raw inputs of examples `indices` of an unbatched `(inputs, label)` dataset, as numpy arrays.
 
+    One pass in batches, stopping after the last index wanted.
+    """
     wanted = sorted(set(int(i) for i in indices))
-    if not wanted:
-        return {}
-    keep = tf.constant(wanted, tf.int64)
-    found = dataset.enumerate().filter(lambda i, example: tf.reduce_any(tf.equal(i, keep))).take(len(wanted))
-    return {int(i): example[0].numpy() for i, example in found}
+    found = {}
+    for start, (x, _) in zip(range(0, wanted[-1] + 1 if wanted else 0, batch_size), dataset.batch(batch_size)):
+        x = np.asarray(x)
+        found.update({i: x[i - start] for i in wanted if start <= i < start + len(x)})
+    return found

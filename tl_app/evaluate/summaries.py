@@ -90,14 +90,13 @@ def read_epoch_scalars(run_dir):
     Keras writes `epoch_<name>` scalars; a resumed run may have logged an epoch twice (the later value wins).
     """
     import tensorflow as tf
-    from tensorboard.compat.proto import event_pb2
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
     out = {}
     for split in ("train", "validation"):
         files = sorted(glob.glob(os.path.join(run_dir, split, "events.out.tfevents.*")), key=os.path.getmtime)
         for path in files:
-            for record in tf.data.TFRecordDataset(path):
-                event = event_pb2.Event.FromString(record.numpy())
+            for event in EventFileLoader(path).Load():  # TensorBoard's reader: no tf.data pipeline to build per file
                 for value in event.summary.value:
                     if value.tag.startswith("epoch_") and value.HasField("tensor"):
                         series = out.setdefault(f"{split}/{value.tag[len('epoch_'):]}", {})

@@ -23,7 +23,8 @@ from tl_app.pipeline.context import Stage
 def evaluate_test_split(ctx):
     """The trained model's `Evaluation` on the test split (metrics with `loss` as Keras computes it)."""
     data = ctx.data
-    predictions, traced = predict(ctx.model, data.test, ctx.config.batch_size, data.class_names,
+    # On one device, outside the strategy (no collective): batches of one replica's share of the global batch.
+    predictions, traced = predict(ctx.model, data.test, ctx.trainer.replica_batch_size, data.class_names,
                                   data.test_references, split=data.test_split_name)
     evaluation = evaluate(predictions, loss=keras_loss(ctx.recipe.loss(), ctx.model, predictions))
     return evaluation, traced
