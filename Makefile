@@ -60,9 +60,10 @@ bench: $(ASSETS_STAMP)  ## benchmarks (ratios against plain-Keras baselines; nee
 	$(PY) benchmarks/overhead.py --case all
 	$(PY) benchmarks/feature_cache.py
 	$(PY) benchmarks/serving.py --check-cost
+	$(PY) benchmarks/evaluation.py
 
-tensorboard: $(STAMP)  ## TensorBoard on runs/
-	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port 6006
+tensorboard: $(STAMP)  ## TensorBoard on runs/ (127.0.0.1 only; args="--port 6007" for another port)
+	$(TL) tensorboard --logdir runs --host 127.0.0.1 --port 6006 $(args)
 
 serve: $(STAMP)  ## tl-app serve on saved_models/ (args="--host 0.0.0.0 ..." passes options)
 	$(TL) serve saved_models $(args)

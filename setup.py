@@ -21,9 +21,10 @@ setup(
         "tensorflow-datasets>=4.9",
         "tensorboard>=2.21,<2.22",  # TF 2.21 no longer pulls it in
         "click>=8.1",
-        "scikit-learn>=1.3",  # the embedded `digits` data set
+        "scikit-learn>=1.3",  # the embedded `digits` data set; evaluation metrics, confusion matrix display
+        "matplotlib>=3.8",  # report and TensorBoard figures: confusion matrix, reliability diagram, curves
         "pillow>=10",
-        "tqdm",  # progress of image decoding at load time
+        "tqdm",  # progress of image decoding, feature extraction and evaluation
         "pyyaml>=6",  # `--config run.yaml` (with line numbers for every key)
         # `tl-app serve`: TF Serving's APIs with the official messages and stubs (PredictRequest, PredictionLog for
         # warmup files, ModelServerConfig for models.config); it pins nothing beyond tensorflow>=2.21.

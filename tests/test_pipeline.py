@@ -36,7 +36,9 @@ def test_each_stage_runs_alone_and_fills_in_the_context(workdir):
     assert (run_dir / "checkpoints" / "checkpoint.json").is_file()
 
     Evaluate().run(ctx)
-    assert set(ctx.metrics) == {"accuracy", "loss"}
+    from tl_app.evaluate.metrics import metric_names
+
+    assert set(ctx.metrics) == set(metric_names(ctx.data.class_names)) >= {"accuracy", "loss", "f1_macro", "ece"}
     assert json.loads((run_dir / "metrics.json").read_text()) == ctx.metrics
 
     assert Export().enabled(ctx)
@@ -85,7 +87,7 @@ def test_a_stage_added_to_the_pipeline_sees_the_metrics_and_can_stop_the_export(
 
     stages = default_stages()
     names = [s.name for s in stages]
-    assert names == ["prepare", "serving_check", "train", "evaluate", "export", "finish"]
+    assert names == ["prepare", "serving_check", "train", "evaluate", "gate", "export", "finish"]
     cfg = dataclasses.replace(Digits.default_config(), epochs=2)
     options = RunOptions(logdir=str(workdir / "runs"), export_dir=str(workdir / "saved_models"), strategy="one_device")
     result = run_recipe(Digits(cfg), options, stages=[*stages[:4], Record(), *stages[4:]])

@@ -34,6 +34,8 @@ class DataSplits:
     test_split_name: str = "test"
     # Lines worth telling the user about the data (skipped files, truncation, ...).
     notes: List[str] = field(default_factory=list)
+    # Per test example, in order: what a person would look up (a file path, a text excerpt); None: the index.
+    test_references: Optional[List[str]] = None
 
 
 @dataclass
@@ -119,6 +121,14 @@ class Recipe:
     def load_data(self) -> DataSplits:
         raise NotImplementedError(f"{type(self).__name__} must implement load_data()")
 
+    def load_evaluation_data(self) -> DataSplits:
+        """The data `tl-app evaluate` scores an export on. Default: `load_data()`.
+
+        A family whose `load_data` also prepares what only training needs (pretrained weights)
+        overrides this to skip it: an export holds its own weights.
+        """
+        return self.load_data()
+
     def build_model(self, data: DataSplits):
         raise NotImplementedError(f"{type(self).__name__} must implement build_model()")
 
@@ -148,7 +158,8 @@ class Recipe:
         return keras.losses.SparseCategoricalCrossentropy()
 
     def metrics(self):
-        return ["accuracy"]
+        """Names (or Keras metric objects) tracked every epoch on train and validation: accuracy and macro F1."""
+        return ["accuracy", "f1_macro"]
 
     def metric_names(self):
         """Names of `metrics()` as Keras logs them (what early stopping may monitor)."""

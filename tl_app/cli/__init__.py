@@ -7,6 +7,8 @@ A new command is a module here, imported below.
 """
 from tl_app.cli import assets, recipes, run  # noqa: F401  (each adds its commands to the group)
 from tl_app.cli import export, predict, serve  # noqa: F401  (export; predict; serve, label, models-config)
+from tl_app.cli import evaluate  # noqa: F401  (tl-app evaluate)
+from tl_app.cli import tensorboard  # noqa: F401  (tl-app tensorboard)
 from tl_app.cli.group import cli, main
 
 __all__ = ["cli", "main"]

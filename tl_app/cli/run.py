@@ -39,6 +39,13 @@ def _run_options(function):
         click.option("--tpu", default=None, help="TPU name or grpc:// address (default: TPU_NAME, Colab, or a TPU VM's own)."),
         click.option("--loop", default="auto", show_default=True, type=click.Choice(["auto", "fit", "custom"]),
                      help="Keras fit, or the custom strategy.run loop (auto: custom under multi_worker only)."),
+        click.option("--gate", default=None, metavar="CONDITIONS",
+                     help="Publish only if the test metrics meet these conditions, e.g. \"accuracy>=0.9,f1_macro>=0.85\""
+                          " or relative to the newest published version: \"accuracy>=published-0.005\". A run that "
+                          "misses it exports nothing, keeps its model in <run>/rejected/ and exits with code 3."),
+        click.option("--gate-retries", type=int, default=0, show_default=True, metavar="N",
+                     help="When the gate is missed, fine-tune up to N more rounds (the last phase again, at half the "
+                          "learning rate each round) before giving up."),
         click.option("--worker-timeout", type=float, default=None, metavar="SECONDS",
                      help="multi_worker: fail a collective that waits longer than this on a dead peer "
                           "(default: TensorFlow's health check, about a minute)."),
@@ -56,6 +63,12 @@ def _recipe(recipe, p):
 
     if p["strategy"] not in STRATEGIES:
         raise UserError(f"unknown strategy '{p['strategy']}'; choose one of {', '.join(STRATEGIES)}.")
+    if p["gate"] is not None:
+        from tl_app.evaluate.gate import parse
+
+        parse(p["gate"])  # syntax now; the metric names once the data says which classes there are
+    if p["gate_retries"] < 0 or (p["gate_retries"] and p["gate"] is None):
+        raise UserError(f"--gate-retries {p['gate_retries']}: give a number of rounds (0 or more) together with --gate.")
     loaded = api.load_config_file(p["config_path"])
     recipe_cls = api.recipe_class(recipe, loaded)
     flags = {"epochs": p["epochs"], "batch_size": p["batch_size"], "data_dir": p["data_dir"], "seed": p["seed"]}
@@ -66,7 +79,7 @@ def _recipe(recipe, p):
 @click.argument("recipe", required=False)
 @_run_options
 def run(recipe, **p):
-    """Train RECIPE, print its test metrics and export a new SavedModel version.
+    """Train RECIPE, evaluate it on the test split (metrics, report.md) and export a new SavedModel version.
 
     \b
     RECIPE is a name from `tl-app list`, or a Python file of your own:
@@ -85,7 +98,7 @@ def run(recipe, **p):
     options = RunOptions(logdir=p["logdir"], export_dir=p["export_dir"], export=not p["no_export"],
                          run_id=p["run_id"], strategy=p["strategy"], tpu=p["tpu"], resume=p["resume"],
                          init_from=p["init_from"], loop=p["loop"], collective_timeout=p["worker_timeout"],
-                         warmup_examples=p["warmup_examples"])
+                         warmup_examples=p["warmup_examples"], gate=p["gate"], gate_retries=p["gate_retries"])
     if p["no_serving_check"]:
         options.serving_check = False
     run_recipe(recipe_obj, options)

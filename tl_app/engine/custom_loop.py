@@ -7,13 +7,18 @@ calls the same Keras callbacks (`CallbackList`), so TensorBoard scalars
 (`epoch_loss`, `epoch_accuracy`, `epoch_learning_rate` in train/ and
 validation/), checkpoints and early stopping behave as under `fit`.
 
-It reports the loss and accuracy only (the metrics every recipe here uses).
+It reports the loss, accuracy and macro F1 (`f1_macro`): each step sums the
+loss and a confusion matrix over the batch, the sums are reduced across
+replicas and workers, and the epoch's figures come from the summed counts
+(macro F1 through the same Keras metric `fit` uses, `engine.metrics`).
+On a terminal each epoch shows a per-batch progress bar.
 `steps_per_execution` does not apply (one step per call).
 """
 import keras
 import numpy as np
 
 from tl_app import log
+from tl_app.engine.metrics import F1_MACRO, MacroF1Score, f1_from_confusion, name_of
 from tl_app.engine.strategies import distribute_dataset
 from tl_app.errors import ClusterError, UserError
 
@@ -24,11 +29,14 @@ def metric_names(metrics):
     """The log names of the recipe's metrics the loop computes; UserError for others."""
     names = []
     for metric in metrics or []:
-        name = metric if isinstance(metric, str) else getattr(metric, "name", type(metric).__name__)
+        name = name_of(metric)
         if isinstance(metric, keras.metrics.SparseCategoricalAccuracy) or name in ACCURACY_NAMES:
             names.append("accuracy" if name in ("acc",) else name)
+        elif isinstance(metric, MacroF1Score) or name == F1_MACRO:
+            names.append(name)
         else:
-            raise UserError(f"metric {name!r}: the custom training loop (multi-worker) reports loss and accuracy only.")
+            raise UserError(f"metric {name!r}: the custom training loop (multi-worker) reports loss, accuracy and "
+                            f"{F1_MACRO} only.")
     return names
 
 
@@ -57,12 +65,15 @@ class CustomLoop:
         loss_fn: the training loss (a Keras loss object).
         metrics: the recipe's metrics (see `metric_names`).
         class_weight: {class: weight} or None.
+        progress: show a per-batch progress bar each epoch (on a terminal).
     """
 
-    def __init__(self, model, strategy, loss_fn, metrics, class_weight=None):
+    def __init__(self, model, strategy, loss_fn, metrics, class_weight=None, progress=False):
         import tensorflow as tf
 
         self.model = model
+        self.num_classes = int(model.output_shape[-1])
+        self.progress = progress
         self.strategy = strategy
         self.per_example_loss = _unreduced(loss_fn)
         self.metric_names = metric_names(metrics)
@@ -77,13 +88,15 @@ class CustomLoop:
 
     # ---- one distributed step -------------------------------------------------
     def _sums(self, y, probs, per_example):
+        """(loss sum, example count, confusion counts [C, C]) of one replica's batch."""
         import tensorflow as tf
 
         y = tf.reshape(tf.cast(y, tf.int64), [-1])
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int64), y), tf.float32))
+        predicted = tf.argmax(probs, axis=-1, output_type=tf.int64)
+        confusion = tf.math.confusion_matrix(y, predicted, num_classes=self.num_classes, dtype=tf.float32)
         count = tf.cast(tf.shape(y)[0], tf.float32)
         regularization = tf.add_n([tf.cast(l, tf.float32) for l in self.model.losses]) if self.model.losses else 0.0
-        return tf.reduce_sum(per_example) + regularization * count, correct, count
+        return tf.reduce_sum(per_example) + regularization * count, count, confusion
 
     def _weighted(self, y, per_example):
         import tensorflow as tf
@@ -133,33 +146,43 @@ class CustomLoop:
         return tf.function(step, input_signature=[element_spec])
 
     def _logs(self, totals, prefix=""):
-        loss_sum, correct, count = totals
+        loss_sum, count, confusion = totals
         count = max(count, 1.0)
         logs = {f"{prefix}loss": loss_sum / count}
         for name in self.metric_names:
-            logs[f"{prefix}{name}"] = correct / count
+            logs[f"{prefix}{name}"] = f1_from_confusion(confusion) if name == F1_MACRO else np.trace(confusion) / count
         return logs
 
-    def _run_epoch(self, dataset, make_fn, attr):
+    def _run_epoch(self, dataset, make_fn, attr, show_progress=False):
         import tensorflow as tf
 
         distributed = distribute_dataset(self.strategy, dataset)
         if getattr(self, attr) is None:
             setattr(self, attr, make_fn(distributed.element_spec))
         fn = getattr(self, attr)
-        totals = np.zeros(3, np.float64)
+        loss_sum, count, confusion = 0.0, 0.0, np.zeros((self.num_classes, self.num_classes), np.float64)
+        bar = keras.utils.Progbar(self._batches(dataset), unit_name="step") if show_progress and self.progress else None
         try:
-            for batch in distributed:
-                totals += np.array([float(v) for v in fn(batch)])
+            for step, batch in enumerate(distributed):
+                batch_loss, batch_count, batch_confusion = fn(batch)
+                loss_sum, count = loss_sum + float(batch_loss), count + float(batch_count)
+                confusion += batch_confusion.numpy()
+                if bar is not None:
+                    bar.update(step + 1, [("loss", loss_sum / max(count, 1.0))])
         except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError) as exc:
             raise ClusterError(f"a worker of the cluster stopped responding ({type(exc).__name__}: "
                                f"{_telling_line(str(exc))}); training stopped. Restart every worker with "
                                "--resume to continue from the last checkpoint.") from None
-        return totals
+        return loss_sum, count, confusion
+
+    @staticmethod
+    def _batches(dataset):
+        n = int(dataset.cardinality())
+        return n if n >= 0 else None
 
     # ---- the Keras-like API --------------------------------------------------------
     def evaluate(self, dataset):
-        """{'loss': ..., 'accuracy': ...} over a batched dataset, summed across all replicas."""
+        """{'loss': ..., 'accuracy': ..., 'f1_macro': ...} over a batched dataset, summed across all replicas."""
         return {k: float(v) for k, v in self._logs(self._run_epoch(dataset, self._make_eval_fn, "_eval_fn")).items()}
 
     def fit(self, train, validation, initial_epoch, epochs, callbacks):
@@ -174,7 +197,7 @@ class CustomLoop:
         callback_list.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             callback_list.on_epoch_begin(epoch)
-            logs = self._logs(self._run_epoch(train, self._make_train_fn, "_train_fn"))
+            logs = self._logs(self._run_epoch(train, self._make_train_fn, "_train_fn", show_progress=True))
             callback_list.on_test_begin()
             val_logs = self._logs(self._run_epoch(validation, self._make_eval_fn, "_eval_fn"))
             callback_list.on_test_end(val_logs)

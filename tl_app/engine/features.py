@@ -3,6 +3,8 @@
 A phase whose base is frozen and that does not augment trains the head on
 these features instead of running the base every epoch (`Phase.feature_cache`).
 """
+import weakref
+
 import numpy as np
 
 from tl_app import log
@@ -10,10 +12,15 @@ from tl_app.engine.datasets import batched
 from tl_app.engine.feature_store import split_key
 
 
+_TRACED = weakref.WeakKeyDictionary()  # model -> {input signature: traced inference function}
+
+
 def inference_function(extractor, *element_specs):
     """`extractor` in inference mode, traced once for batches of any size of inputs fitting all `element_specs`.
 
-    One trace serves every split and the last partial batch (tracing MobileNetV2 costs about a second).
+    One trace serves every split and the last partial batch (tracing MobileNetV2 costs about a second),
+    and is kept with the model: a phase's end and the run's evaluation reuse it (the function reads the
+    variables when called, so training in between changes nothing but the weights it sees).
     """
     import tensorflow as tf
 
@@ -22,13 +29,20 @@ def inference_function(extractor, *element_specs):
         return tf.TensorSpec([None, *common.shape], common.dtype)
 
     signature = [tf.nest.map_structure(batch_of, *element_specs)]
-    return tf.function(lambda x: extractor(x, training=False), input_signature=signature)
+    traced = _TRACED.setdefault(extractor, {})
+    key = tuple(tf.nest.flatten(signature))
+    if key not in traced:
+        model = weakref.ref(extractor)  # a strong reference here would keep the model (the cache's key) alive
+        traced[key] = tf.function(lambda x: model()(x, training=False), input_signature=signature)
+    return traced[key]
 
 
 def extract_features(call, dataset, batch_size):
     """(features, labels) numpy arrays: one pass of `call` (an `inference_function`) over `dataset`."""
     features, labels = [], []
-    for x, y in batched(dataset, batch_size):
+    batches = batched(dataset, batch_size)
+    known = int(batches.cardinality())
+    for x, y in log.progress(batches, total=known if known >= 0 else None, desc="extracting features"):
         features.append(call(x).numpy())
         labels.append(y.numpy())
     return np.concatenate(features), np.concatenate(labels)

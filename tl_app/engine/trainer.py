@@ -9,11 +9,20 @@ fraction of the cost.
 
 Every epoch ends with a checkpoint (`engine.checkpoints`) when the run has a
 checkpoint store, so a killed run resumes at the right phase and epoch.
+Callbacks that define `on_phase_begin(info)` / `on_phase_end(info, model)` hear
+of each phase (`PhaseInfo`), after early stopping has restored its best weights.
+A quality gate that a run misses sends it back to fine-tuning
+(`run_retry_round`): each round is one more phase, so a killed run resumes
+inside its round.
 Under `MultiWorkerMirroredStrategy` the phases train with
 `engine.custom_loop` (Keras 3 `fit` cannot), with the same callbacks.
 
 `batch_size` is the global batch: each of N replicas trains on batch_size / N.
 """
+import dataclasses
+import sys
+from typing import Any, List
+
 from tl_app import log
 from tl_app.engine.checkpoints import TrainingState, restore_optimizer
 from tl_app.engine.datasets import balanced_class_weights, batched, count_batches, labels_of
@@ -24,6 +33,31 @@ from tl_app.engine.optimizers import build_optimizer, check_options
 from tl_app.engine.strategies import is_tpu
 
 LOOPS = ("auto", "fit", "custom")
+RETRY_PHASE = "gate_retry"  # retry round r trains phase `gate_retry_<r>`
+
+
+@dataclasses.dataclass
+class PhaseInfo:
+    """What a phase-aware callback hears of a phase.
+
+    Args:
+        index: the phase's index (retry rounds follow the recipe's phases).
+        phase: the `Phase` (name, epochs, learning rate).
+        first_epoch: global epoch (TensorBoard step) of the phase's first epoch.
+        validation: the batched validation data the phase's model sees (cached features or raw inputs).
+        class_names: index = label.
+        last_epoch: global epoch of the phase's last epoch (set when the phase ends).
+        replica_batch_size: examples per call for predictions outside the strategy (on one device): the
+            per-replica share of the global batch, which one device is sized for.
+    """
+
+    index: int
+    phase: Any
+    first_epoch: int
+    validation: Any
+    class_names: List[str]
+    last_epoch: int = -1
+    replica_batch_size: int = 32
 
 
 def standard_callbacks(run_dir):
@@ -35,11 +69,13 @@ def standard_callbacks(run_dir):
 
 def compile_for_phase(recipe, model, phase, steps_per_epoch=None):
     """Compile `model` for `phase`: fresh optimizer, the training loss (label smoothing), the recipe's metrics."""
+    from tl_app.engine.metrics import keras_metrics
+
     cfg = recipe.config
     model.compile(
         optimizer=build_optimizer(cfg, phase, steps_per_epoch, model=model),
         loss=training_loss(recipe.loss(), cfg.label_smoothing),
-        metrics=recipe.metrics(),
+        metrics=keras_metrics(recipe.metrics(), model.output_shape[-1]),
         steps_per_execution=cfg.steps_per_execution,
     )
 
@@ -78,10 +114,16 @@ class Trainer:
         self.resume = resume
         self.custom = loop == "custom" or (loop == "auto" and is_multi_worker(self.strategy))
         self.state = TrainingState()
+        self.phases = None  # the recipe's phases, once run_all has asked for them
         self._class_weight = None
         if resume is not None:
             self.state = resume.state
             self.model.set_weights(resume.model_weights)
+
+    @property
+    def replica_batch_size(self):
+        """The per-replica share of the global batch: the batch of predictions made on one device."""
+        return max(1, self.recipe.config.batch_size // self.strategy.num_replicas_in_sync)
 
     @property
     def epoch(self):
@@ -131,6 +173,7 @@ class Trainer:
 
     # ---- phases ------------------------------------------------------------------
     def _early_stopping(self, resuming):
+        from tl_app.engine.metrics import monitor_mode
         from tl_app.engine.resume_callbacks import ResumableEarlyStopping
 
         cfg = self.recipe.config
@@ -138,6 +181,7 @@ class Trainer:
             return None
         return ResumableEarlyStopping(
             monitor=cfg.early_stopping_monitor,
+            mode=monitor_mode(cfg.early_stopping_monitor),  # the custom loop's model has no built metrics to ask
             patience=cfg.early_stopping_patience,
             restore_best_weights=cfg.restore_best_weights,
             resume_state=self.resume.state.early_stopping if resuming else None,
@@ -187,9 +231,20 @@ class Trainer:
         if self.checkpoints is not None:
             callbacks.append(EpochCheckpoint(self.checkpoints, self.model, index, self.state.epoch - done, early,
                                              flush=self.callbacks))
+        info = PhaseInfo(index, phase, self.state.epoch - done, validation, list(self.data.class_names),
+                         replica_batch_size=self.replica_batch_size)
+        self._tell(callbacks, "on_phase_begin", info)
         history = self._train(target, train, validation, callbacks, left)
         self.state = TrainingState(phase=index + 1, phase_epochs_done=0, epoch=self.state.epoch + len(history.epoch))
+        info.last_epoch = self.state.epoch - 1
+        self._tell(callbacks, "on_phase_end", info, target)  # after early stopping restored the best weights
         return history
+
+    @staticmethod
+    def _tell(callbacks, hook, *args):
+        for callback in callbacks:
+            if hasattr(callback, hook):
+                getattr(callback, hook)(*args)
 
     def _train(self, target, train, validation, callbacks, epochs):
         start = self.state.epoch
@@ -198,7 +253,8 @@ class Trainer:
 
             if self.recipe.config.steps_per_execution > 1:
                 log.info("steps_per_execution applies to Keras fit only; the custom loop runs one step per call")
-            loop = CustomLoop(target, self.strategy, target.loss, self.recipe.metrics(), self.class_weight())
+            loop = CustomLoop(target, self.strategy, target.loss, self.recipe.metrics(), self.class_weight(),
+                              progress=sys.stdout.isatty())
             return loop.fit(train, validation, initial_epoch=start, epochs=start + epochs, callbacks=callbacks)
         return target.fit(
             train,
@@ -208,12 +264,12 @@ class Trainer:
             callbacks=callbacks,
             class_weight=self.class_weight(),
             shuffle=False,  # the dataset is shuffled already
-            verbose=2,
+            verbose=1 if sys.stdout.isatty() else 2,  # a progress bar per batch on a terminal, else a line per epoch
         )
 
     def run_all(self):
         """Run every phase in order, skipping those a resume checkpoint has finished."""
-        phases = self.recipe.phases(self.model)
+        phases = self.phases = self.recipe.phases(self.model)
         check_options(self.recipe.config, phases)
         for index, phase in enumerate(phases):
             if index < self.state.phase:
@@ -221,12 +277,51 @@ class Trainer:
                     phase.prepare(self.model)
                 continue
             self.run_phase(phase, index)
+        if self.state.phase >= len(phases) and self.state.phase_epochs_done > 0:
+            # Killed inside a gate retry round: finish that round before anything is evaluated.
+            round_number = self.state.phase - len(phases) + 1
+            log.info(f"resuming gate retry round {round_number}")
+            self.run_phase(self.retry_phase(round_number), self.state.phase)
+
+    # ---- gate retry rounds --------------------------------------------------------
+    @property
+    def rounds_done(self):
+        """Gate retry rounds completed (after `run_all`): they are the phases after the recipe's."""
+        return max(0, self.state.phase - len(self.phases))
+
+    def phase_names(self):
+        """Names by phase index: the recipe's phases, then the gate retry rounds (as far as they went)."""
+        names = [phase.name for phase in self.phases or []]
+        return names + [f"{RETRY_PHASE}_{r}" for r in range(1, self.rounds_done + 2)] if self.phases else names
+
+    def retry_phase(self, round_number):
+        """Retry round `round_number` (1, 2, ...): the last phase again, at half the previous round's learning rate.
+
+        The last phase is the fine-tuning one when the recipe has one (for `fine_tune_epochs` more
+        epochs), else the head phase (for its own epochs again); it continues from the current weights.
+        """
+        last = self.phases[-1]
+        fine_tune_epochs = getattr(self.recipe.config, "fine_tune_epochs", 0) if len(self.phases) > 1 else 0
+        return dataclasses.replace(last, name=f"{RETRY_PHASE}_{round_number}", epochs=fine_tune_epochs or last.epochs,
+                                   learning_rate=last.learning_rate / 2 ** round_number)
+
+    def run_retry_round(self):
+        """Train the next gate retry round; returns its number."""
+        round_number = self.rounds_done + 1
+        phase = self.retry_phase(round_number)
+        log.info(f"gate retry round {round_number}: phase '{phase.name}', {phase.epochs} more epoch(s) of "
+                 f"'{self.phases[-1].name}' at learning rate {phase.learning_rate:g}")
+        self.run_phase(phase, len(self.phases) + round_number - 1)
+        return round_number
 
     def evaluate(self, dataset):
         """Loss and metrics of the full model on `dataset` (unbatched)."""
+        from tl_app.engine.metrics import keras_metrics
+
         cfg = self.recipe.config
         with self.strategy.scope():
-            self.model.compile(loss=self.recipe.loss(), metrics=self.recipe.metrics())
+            self.model.compile(loss=self.recipe.loss(),
+                               metrics=keras_metrics(self.recipe.metrics(), self.model.output_shape[-1]))
         if self.custom:
             from tl_app.engine.custom_loop import CustomLoop
 

@@ -80,6 +80,11 @@ class ImageClassification(Recipe):
         self._weights = self._resolve_weights()  # seconds, before reading any data
         return self.load_images()
 
+    def load_evaluation_data(self) -> DataSplits:
+        """The images alone: evaluating an export needs no pretrained base weights."""
+        self._check_config()
+        return self.load_images()
+
     def _check_config(self):
         """Fail before any data is read on values that would otherwise stop a run between phases."""
         cfg = self.config

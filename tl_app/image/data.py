@@ -193,6 +193,7 @@ def image_file_splits(files, class_names, image_size, on_bad_image="skip", keep_
         test=image_dataset(loaded["test"], image_size),
         class_names=list(class_names),
         notes=notes,
+        test_references=list(loaded["test"].paths),
     )
 
 

@@ -1,12 +1,13 @@
 """A run of a recipe as a pipeline of named stages over one `RunContext`:
 
-    prepare -> serving_check -> train -> evaluate -> export -> finish
+    prepare -> serving_check -> train -> evaluate -> gate -> export -> finish
 
 - `prepare` (`pipeline.prepare`): checks, strategy and numerics, data, run directory and its config.json;
-- `train` (`pipeline.train`): build the model under the strategy, init-from / resume, every phase;
-- `evaluate` (`pipeline.evaluate`): test metrics, metrics.json, the printed table;
 - `serving_check` (`pipeline.serving_check`): starts a fresh `tl-app serve` (its start-up overlaps training)
   whose answers to the export's warmup requests must equal the in-process model's before it is published;
+- `train` (`pipeline.train`): build the model under the strategy, init-from / resume, every phase;
+- `evaluate` (`pipeline.evaluate`): test predictions -> metrics.json, predictions.csv, figures, TensorBoard, report.md;
+- `gate` (`pipeline.gate`): with `--gate`, publish only a model that meets it (retry rounds, rejected/, exit 3);
 - `export` (`pipeline.export`): a new SavedModel version with warmup requests, checked before it is
   published, and `models.config` (skipped with `--no-export`);
 - `finish` (`pipeline.finish`): complete.json.
@@ -27,11 +28,12 @@ def default_stages():
     from tl_app.pipeline.evaluate import Evaluate
     from tl_app.pipeline.export import Export
     from tl_app.pipeline.finish import Finish
+    from tl_app.pipeline.gate import Gate
     from tl_app.pipeline.prepare import Prepare
     from tl_app.pipeline.serving_check import ServingCheck
     from tl_app.pipeline.train import Train
 
-    return [Prepare(), ServingCheck(), Train(), Evaluate(), Export(), Finish()]
+    return [Prepare(), ServingCheck(), Train(), Evaluate(), Gate(), Export(), Finish()]
 
 
 def run_recipe(recipe, options=None, stages=None):
@@ -43,8 +45,9 @@ def run_recipe(recipe, options=None, stages=None):
         stages: the stages to run, in order (default: `default_stages()` as the recipe's `stages()` adapts them).
     """
     ctx = RunContext(recipe, options or RunOptions())
+    ctx.stages = list(recipe.stages(default_stages()) if stages is None else stages)
     with ctx.cleanup():
-        for stage in recipe.stages(default_stages()) if stages is None else stages:
+        for stage in ctx.stages:
             if stage.enabled(ctx):
                 stage.run(ctx)
     return ctx.result()

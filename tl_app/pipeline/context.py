@@ -34,6 +34,8 @@ class RunOptions:
             answers to the in-process model's (`--no-serving-check` skips it; default: on, unless the environment
             variable TL_APP_SERVING_CHECK is 0).
         warmup_examples: validation examples written as TF Serving warmup requests into the export (0 to 1000).
+        gate: quality gate conditions, e.g. `"accuracy>=0.9,f1_macro>=published-0.005"` (`tl_app.evaluate.gate`).
+        gate_retries: fine-tuning rounds to try when the gate is missed, before giving up.
     """
 
     logdir: str = "runs"
@@ -48,6 +50,8 @@ class RunOptions:
     collective_timeout: Optional[float] = None
     serving_check: bool = field(default_factory=serving_check_default)
     warmup_examples: int = 10
+    gate: Optional[str] = None
+    gate_retries: int = 0
 
 
 @dataclass
@@ -85,6 +89,9 @@ class RunContext:
         metrics: test metrics; export_path: the new export (chief only).
         before_publish: callables run on a complete export before it takes a version (see `export_model`).
         closing: an ExitStack closed when the run ends (processes and files a stage must not leave behind).
+        evaluation: the test `Evaluation` (predictions, metrics, figures); evaluation_files, curves_file: its files.
+        gate: the quality gate's decision (what gate.json holds), or None without a gate.
+        stages: the stages this run runs (their `check` is called once the data is loaded).
     """
 
     def __init__(self, recipe, options):
@@ -113,6 +120,11 @@ class RunContext:
         self.before_publish = []
         # Closed when the run ends, however it ends (e.g. a serving-check server process).
         self.closing = contextlib.ExitStack()
+        self.evaluation = None
+        self.evaluation_files = {}
+        self.curves_file = None
+        self.gate = None
+        self.stages = []
 
     @property
     def config(self):
@@ -135,8 +147,12 @@ class RunContext:
         """Around the stages: a run that fails before its first checkpoint removes the run directory it
         created (left behind it would be what `--resume` picks, with whatever made it fail); a worker's
         scratch directory is always removed."""
+        from tl_app.errors import RunRejected
+
         try:
             yield
+        except RunRejected:
+            raise  # trained, evaluated and refused: the run and the model it keeps stay for inspection
         except BaseException:
             run_dir = self.created_run_dir
             checkpoints = os.path.join(run_dir, "checkpoints") if run_dir else None
@@ -172,6 +188,10 @@ class Stage:
 
     def enabled(self, ctx) -> bool:
         return True
+
+    def check(self, ctx) -> None:
+        """Called once the data is loaded, before anything trains: raise `UserError` for what this stage
+        will not be able to do (a mistake costs seconds, not a training run). Default: nothing to check."""
 
     def run(self, ctx) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement run(ctx)")

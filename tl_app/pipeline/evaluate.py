@@ -1,16 +1,107 @@
-"""The `evaluate` stage: the trained model's loss and metrics on the test split, saved and printed."""
-from tl_app.evaluate.report import metrics_table
-from tl_app.pipeline import run_dirs
+"""The `evaluate` stage: one set of test predictions, and every figure made from it.
+
+Every worker predicts (locally: no collective op, so a multi-worker cluster needs
+nothing from its peers here); the chief writes, into the run directory:
+`metrics.json` (flat keys a quality gate can name), `predictions.csv`,
+`confusion_matrix.png`, `reliability.png`, `examples.png` (inputs that are
+pictures), `training_curves.png`, `report.md`; into TensorBoard (`test/`): the
+metrics, the figures, the per-class table, the most confident mistakes, the model
+graph, and the run's HParams record; and prints the metrics and per-class tables.
+Each step is a function of the context, so the gate's retry rounds evaluate again
+with the same code.
+"""
+import os
+
+from tl_app import config as config_lib
+from tl_app import log
+from tl_app.evaluate import report, summaries
+from tl_app.evaluate.evaluation import evaluate, image_examples, keras_loss
+from tl_app.evaluate.predictions import predict
 from tl_app.pipeline.context import Stage
 
 
+def evaluate_test_split(ctx):
+    """The trained model's `Evaluation` on the test split (metrics with `loss` as Keras computes it)."""
+    data = ctx.data
+    # On one device, outside the strategy (no collective): batches of one replica's share of the global batch.
+    predictions, traced = predict(ctx.model, data.test, ctx.trainer.replica_batch_size, data.class_names,
+                                  data.test_references, split=data.test_split_name)
+    evaluation = evaluate(predictions, loss=keras_loss(ctx.recipe.loss(), ctx.model, predictions))
+    return evaluation, traced
+
+
+def tensorboard_step(ctx):
+    """The step of end-of-run records: the last epoch trained."""
+    return max(0, ctx.trainer.epoch - 1)
+
+
+def write_tensorboard(ctx, evaluation, traced):
+    """Test scalars, images, tables and graph in `test/`; the HParams record in the run directory."""
+    step = tensorboard_step(ctx)
+    test_writer = summaries.writer(os.path.join(ctx.run_dir, summaries.TEST))
+    # One tag group ("evaluation/...") after Keras' epoch_* charts, not a chart group per metric at the top.
+    summaries.write_scalars(test_writer, {f"{summaries.EVALUATION}/{k}": v for k, v in evaluation.metrics.items()
+                                          if "/" not in k}, step)
+    summaries.write_images(test_writer, evaluation.figures, step)
+    texts = {"per_class": evaluation.per_class_markdown()}
+    if "examples" not in evaluation.figures:
+        texts["most_confident_mistakes"] = evaluation.mistakes_markdown()
+    summaries.write_texts(test_writer, texts, step)
+    summaries.write_graph(test_writer, traced)
+    test_writer.close()
+    run_name = f"{ctx.recipe.name}/{os.path.basename(ctx.run_dir)}"
+    summaries.write_hparams(ctx.run_dir, ctx.config_dict, run_name)
+
+
+def training_curves(ctx):
+    """training_curves.png from the run's epoch scalars (all phases, resumed or not); its file name, or None."""
+    from tl_app.evaluate.plots import training_curves_png
+
+    epochs = summaries.read_epoch_scalars(ctx.run_dir)
+    if not epochs:
+        return None
+    phases = summaries.phase_starts(epochs, ctx.trainer.phase_names())
+    with open(os.path.join(ctx.run_dir, report.CURVES), "wb") as f:
+        f.write(training_curves_png(epochs, phases, f"{ctx.recipe.name} {os.path.basename(ctx.run_dir)}"))
+    return report.CURVES
+
+
+def write_report(ctx):
+    """report.md from the context's evaluation (and gate decision, once there is one)."""
+    evaluation = ctx.evaluation
+    defaults = config_lib.to_dict(ctx.recipe.default_config())
+    data = ctx.data
+    trainer = ctx.trainer
+    facts = [f"recipe `{ctx.recipe.name}`, run `{os.path.basename(ctx.run_dir)}`",
+             f"{len(data.class_names)} classes; {len(evaluation.predictions.labels)} {evaluation.split} examples",
+             f"{trainer.epoch} epoch(s) in phases: {', '.join(trainer.phase_names()[:trainer.state.phase])}"]
+    markdown = report.report_markdown(
+        evaluation, f"{ctx.recipe.name}: run report", facts, report.config_differences(ctx.config_dict, defaults),
+        ctx.evaluation_files, ctx.curves_file, ctx.gate)
+    return report.write_report(ctx.run_dir, markdown)
+
+
+def evaluate_and_report(ctx):
+    """Evaluate on the test split; on the chief, write and show everything. Sets `ctx.evaluation` and `ctx.metrics`."""
+    evaluation, traced = evaluate_test_split(ctx)
+    ctx.evaluation, ctx.metrics = evaluation, evaluation.metrics
+    if not ctx.is_chief:
+        return evaluation
+    evaluation.render(image_examples(ctx.data.test, evaluation))
+    ctx.evaluation_files = evaluation.write(ctx.run_dir)
+    write_tensorboard(ctx, evaluation, traced)
+    ctx.curves_file = training_curves(ctx)
+    path = write_report(ctx)
+    print(evaluation.metrics_table(), flush=True)
+    print(evaluation.per_class_table(), flush=True)
+    log.info(f"report: {path}; predictions: {os.path.join(ctx.run_dir, 'predictions.csv')}")
+    return evaluation
+
+
 class Evaluate(Stage):
-    """Test metrics (every worker computes them: collectives need all), written and shown by the chief."""
+    """Test predictions on every worker (no collectives); files, TensorBoard, report and tables from the chief."""
 
     name = "evaluate"
 
     def run(self, ctx):
-        ctx.metrics = ctx.trainer.evaluate(ctx.data.test)
-        if ctx.is_chief:
-            run_dirs.write_json(ctx.run_dir, "metrics.json", ctx.metrics)
-            print(metrics_table(ctx.metrics, ctx.data.test_split_name), flush=True)
+        evaluate_and_report(ctx)

@@ -32,6 +32,20 @@ def write_warmup(ctx, export_dir):
     warmup.write_warmup_file(export_dir, inputs, model_name=ctx.recipe.name, limit=limit)
 
 
+def write_model(ctx, model_dir, metrics, before_publish=()):
+    """A complete SavedModel version of the trained model under `model_dir` (serving signatures, labels,
+    config, `metrics`, Keras weights); returns its path. Also how the gate keeps a rejected model.
+
+    Args:
+        before_publish: callables run on the complete export before it takes a version (warmup, serving check).
+    """
+    recipe, data = ctx.recipe, ctx.data
+    # Looked up on the module at run time, so a test can wrap it.
+    return savedmodel.export_model(ctx.model, recipe.serving_signatures(ctx.model, data.class_names), model_dir,
+                                   data.class_names, ctx.config_dict, metrics, keras_weights=True,
+                                   before_publish=before_publish)
+
+
 class Export(Stage):
     """Every worker exports (reading distributed variables may need all of them); only the chief's is kept."""
 
@@ -41,20 +55,10 @@ class Export(Stage):
         return ctx.options.export
 
     def run(self, ctx):
-        recipe, data = ctx.recipe, ctx.data
         base = ctx.options.export_dir if ctx.is_chief else os.path.join(ctx.scratch, "export")
         hooks = [lambda tmp: write_warmup(ctx, tmp), *ctx.before_publish] if ctx.is_chief else []
-        # Looked up on the module at run time, so a test can wrap it.
-        path = savedmodel.export_model(
-            ctx.model,
-            recipe.serving_signatures(ctx.model, data.class_names),
-            os.path.join(base, recipe.name),
-            data.class_names,
-            ctx.config_dict,
-            ctx.metrics,
-            keras_weights=True,
-            before_publish=hooks,
-        )
+        metrics = {**ctx.metrics, "gate": ctx.gate} if ctx.gate else ctx.metrics  # a passed gate's decision
+        path = write_model(ctx, os.path.join(base, ctx.recipe.name), metrics, before_publish=hooks)
         if ctx.is_chief:
             ctx.export_path = path
             log.info(f"exported {path}")

@@ -146,4 +146,7 @@ class Prepare(Stage):
         check(ctx)
         choose_strategy(ctx)
         load_data(ctx)
+        for stage in ctx.stages:  # what later stages need from the data (a gate's metric names), before any run dir
+            if stage.enabled(ctx):
+                stage.check(ctx)
         open_run_dir(ctx)

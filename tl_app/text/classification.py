@@ -104,7 +104,7 @@ class BertTextClassification(Recipe):
         import tensorflow as tf
 
         notes = list(raw.notes)
-        datasets = {}
+        datasets, references = {}, None
         for split, (texts, labels) in raw.splits.items():
             keep = [i for i, t in enumerate(texts) if t.strip()]
             if len(keep) < len(texts):
@@ -119,9 +119,12 @@ class BertTextClassification(Recipe):
                                 "a classifier needs at least two.")
             if texts:
                 notes.append(self._truncation_note(split, texts))
+            if split == "test":
+                references = [excerpt(t) for t in texts]
             datasets[split] = tf.data.Dataset.from_tensor_slices((tf.constant(texts, tf.string), labels))
         return DataSplits(train=datasets["train"], validation=datasets["validation"], test=datasets["test"],
-                          class_names=list(raw.class_names), test_split_name=raw.test_split_name, notes=notes)
+                          class_names=list(raw.class_names), test_split_name=raw.test_split_name, notes=notes,
+                          test_references=references)
 
     def _truncation_note(self, split, texts):
         """One line: how many texts of `split` have more tokens than fit (they are truncated)."""
@@ -207,6 +210,12 @@ class BertTextClassification(Recipe):
 
         spec = tf.TensorSpec([None], tf.string, name=self.serving_input_name)
         return {"serving_default": classification_signature(model, class_names, spec)}
+
+
+def excerpt(text, limit=80):
+    """A text's first `limit` characters on one line: how predictions.csv and reports name a text."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def freeze(backbone):

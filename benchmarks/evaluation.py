@@ -1,0 +1,136 @@
+"""The cost of the end-of-run evaluation and report, against the run it ends and plain Keras' evaluate.
+
+For each case one real run through the pipeline, every stage timed (wall and
+process CPU), plus the phase-end looks (validation confusion matrix and
+per-class table at the end of each phase), plus, as the baseline, plain
+`model.evaluate` on the same test split (what a run reported before: loss and
+accuracy, no files) timed right after the evaluate stage and left out of the
+run's total. "Evaluation + report" is the evaluate stage (test predictions,
+scikit-learn metrics, predictions.csv, four figures, TensorBoard records, HParams,
+report.md, printed tables) plus the phase-end looks.
+
+Targets: <= 10% of a `digits` run, <= 5% of an `image_folder` run on the
+Fashion-MNIST PNG folders (96 px, offline MobileNetV2, the recipe's defaults).
+
+    python benchmarks/evaluation.py [--case digits|image|all] [--train-per-class 1000] [--test-per-class 200]
+
+The image case needs Debian's dataset-fashion-mnist and `tl-app assets mobilenet_v2`.
+"""
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fashion_png import image_folder_recipe, write_fashion_pngs  # noqa: E402
+
+
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Clock:
+    """Wall and CPU seconds by name."""
+
+    def __init__(self):
+        self.wall, self.cpu = {}, {}
+
+    def timed(self, name, function):
+        def wrapped(*args, **kwargs):
+            wall, cpu = time.perf_counter(), cpu_seconds()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - wall
+                self.cpu[name] = self.cpu.get(name, 0.0) + cpu_seconds() - cpu
+        return wrapped
+
+
+def measured_run(recipe, workdir):
+    """Run `recipe` through the pipeline with every stage, the phase-end looks and a plain-Keras baseline timed."""
+    from tl_app.engine import epoch_tensorboard
+    from tl_app.pipeline import RunOptions, Stage, default_stages, run_recipe
+
+    clock = Clock()
+
+    class PlainKerasEvaluate(Stage):
+        name = "baseline"
+
+        def run(self, ctx):
+            ctx.baseline = ctx.trainer.evaluate(ctx.data.test)  # model.evaluate: loss and accuracy only
+
+    stages = default_stages()
+    stages.insert([s.name for s in stages].index("evaluate") + 1, PlainKerasEvaluate())
+    for stage in stages:
+        stage.run = clock.timed(stage.name, stage.run)
+    original = epoch_tensorboard.EpochTensorBoard.on_phase_end
+    epoch_tensorboard.EpochTensorBoard.on_phase_end = clock.timed("phase_end", original)
+    try:
+        options = RunOptions(logdir=os.path.join(workdir, "runs"), export_dir=os.path.join(workdir, "saved_models"),
+                             strategy="one_device")
+        result = run_recipe(recipe, options, stages=stages)
+    finally:
+        epoch_tensorboard.EpochTensorBoard.on_phase_end = original
+    return result, clock
+
+
+def report(case, result, clock, target):
+    stages = [name for name in clock.wall if name not in ("baseline", "phase_end")]
+    total_wall = sum(clock.wall[n] for n in stages)
+    total_cpu = sum(clock.cpu[n] for n in stages)
+    cost_wall = clock.wall["evaluate"] + clock.wall.get("phase_end", 0.0)
+    cost_cpu = clock.cpu["evaluate"] + clock.cpu.get("phase_end", 0.0)
+    base_wall, base_cpu = clock.wall["baseline"], clock.cpu["baseline"]
+    print(f"\n{case}: test accuracy {result.metrics['accuracy']:.4f}")
+    print("  " + "  ".join(f"{n} {clock.wall[n]:.2f} s" for n in stages + ["phase_end"] if n in clock.wall))
+    print(f"  {'':34s}{'wall s':>9s}{'share':>8s}{'cpu s':>9s}{'share':>8s}")
+    rows = [("run (all stages)", total_wall, total_cpu),
+            ("evaluation + report (tl_app)", cost_wall, cost_cpu),
+            ("  of which phase-end looks", clock.wall.get("phase_end", 0.0), clock.cpu.get("phase_end", 0.0)),
+            ("plain Keras model.evaluate", base_wall, base_cpu),
+            ("added over plain evaluate", cost_wall - base_wall, cost_cpu - base_cpu)]
+    for label, wall, cpu in rows:
+        print(f"  {label:34s}{wall:9.2f}{wall / total_wall:8.1%}{cpu:9.2f}{cpu / total_cpu:8.1%}")
+    print(f"  target: evaluation + report <= {target:.0%} of the run -> "
+          f"{'met' if cost_wall / total_wall <= target else 'missed'} (wall), "
+          f"{'met' if cost_cpu / total_cpu <= target else 'missed'} (cpu); "
+          f"{cost_wall / max(base_wall, 1e-9):.1f}x the plain evaluate's wall time")
+
+
+def digits_case(workdir):
+    from tl_app import registry
+
+    recipe = registry.get("digits")(None)
+    result, clock = measured_run(recipe, workdir)
+    report("digits (defaults: 30 epochs)", result, clock, 0.10)
+
+
+def image_case(workdir, args):
+    data = write_fashion_pngs(os.path.join(workdir, "fashion_png"), args.idx_dir, args.train_per_class,
+                              args.test_per_class)
+    recipe = image_folder_recipe(data, "weights=offline", "image_size=96")
+    result, clock = measured_run(recipe, workdir)
+    report(f"image_folder (Fashion-MNIST PNG, {args.train_per_class}/{args.test_per_class} per class, 96 px, 5+5 "
+           "epochs)", result, clock, 0.05)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=["digits", "image", "all"], default="all")
+    parser.add_argument("--idx-dir", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--train-per-class", type=int, default=1000)
+    parser.add_argument("--test-per-class", type=int, default=200)
+    args = parser.parse_args()
+    os.environ.setdefault("TL_APP_FEATURE_CACHE", tempfile.mkdtemp(prefix="tl-app-bench-features-"))  # no reuse
+    with tempfile.TemporaryDirectory(prefix="tl-app-bench-eval-") as workdir:
+        if args.case in ("digits", "all"):
+            digits_case(workdir)
+        if args.case in ("image", "all"):
+            image_case(workdir, args)
+
+
+if __name__ == "__main__":
+    main()
