@@ -74,7 +74,9 @@ def resolve_config(recipe_cls, config_file=None, assignments=(), values=None):
     for key in given:
         origin.pop(key, None)
     try:
-        config_lib.check_values(cfg, recipe_cls(cfg).metric_names())
+        recipe = recipe_cls(cfg)
+        config_lib.check_values(cfg, recipe.metric_names())
+        recipe.check_config()
     except UserError as exc:
         if exc.key in origin:
             raise UserError(f"{origin[exc.key]}: {exc}", key=exc.key) from None

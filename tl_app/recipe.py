@@ -133,6 +133,11 @@ class Recipe:
         return classifier
 
     # ---- hooks with sensible defaults -----------------------------------
+    def check_config(self):
+        """Raise `UserError` for a config value this recipe cannot use; called before any data is read.
+
+        Default: nothing (types and ranges of the common fields are checked for every recipe).
+        """
     def phases(self, model) -> List[Phase]:
         """Training phases in order. Default: one phase training the whole model."""
         cfg = self.config

@@ -24,6 +24,7 @@ def check_config(recipe):
 
     config_lib.check_values(recipe.config, recipe.metric_names())
     check_options(recipe.config)
+    recipe.check_config()
     mixed_precision_policy(recipe.config.mixed_precision, "cpu")  # validates the value
 
 
