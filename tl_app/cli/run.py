@@ -75,12 +75,18 @@ def run(recipe, **p):
     from tl_app.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from tl_app.pipeline import RunOptions, run_recipe
+    from tl_app.pipeline import run_recipe
 
-    options = RunOptions(logdir=p["logdir"], export_dir=p["export_dir"], export=not p["no_export"],
-                         run_id=p["run_id"], strategy=p["strategy"], tpu=p["tpu"], resume=p["resume"],
-                         init_from=p["init_from"], loop=p["loop"], collective_timeout=p["worker_timeout"])
-    run_recipe(recipe_obj, options)
+    run_recipe(recipe_obj, _options(p))
+
+
+def _options(p):
+    """The RunOptions that `tl-app run` parameters `p` give."""
+    from tl_app.pipeline import RunOptions
+
+    return RunOptions(logdir=p["logdir"], export_dir=p["export_dir"], export=not p["no_export"],
+                      run_id=p["run_id"], strategy=p["strategy"], tpu=p["tpu"], resume=p["resume"],
+                      init_from=p["init_from"], loop=p["loop"], collective_timeout=p["worker_timeout"])
 
 
 @cli.command("launch", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -99,10 +105,11 @@ def launch_command(workers, recipe, run_args):
     """
     from tl_app.engine.launch import launch
     from tl_app.pipeline import run_dirs
-    from tl_app.pipeline.prepare import check_config
+    from tl_app.pipeline.prepare import check_config, check_paths
 
     with run.make_context("tl-app run", [recipe, *run_args]) as ctx:
         check_config(_recipe(recipe, ctx.params))  # a mistake fails here once, not in every worker
+        check_paths(_options(ctx.params))
     args = list(run_args)
     if "--run-id" not in args and not any(a.startswith("--run-id=") for a in args) and "--resume" not in args:
         args += ["--run-id", run_dirs.new_run_id()]  # one id for all workers, named in the logs

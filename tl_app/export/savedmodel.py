@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -19,6 +20,8 @@ from tl_app.export.signatures import ServingSignature  # noqa: F401  (part of th
 ASSETS_EXTRA = "assets.extra"
 # Keras weights of the exported model, beside the SavedModel: `tl-app run --init-from` loads them.
 KERAS_WEIGHTS = "model.weights.h5"
+# ASCII digits only: str.isdigit() accepts "²" and "١", which int() refuses or TF Serving does not read as versions.
+VERSION_NAME = re.compile("[0-9]+")
 
 
 def check_export_dir(base_dir):
@@ -36,10 +39,10 @@ def check_export_dir(base_dir):
 
 
 def versions(model_dir):
-    """The integer version numbers present under `model_dir`, sorted."""
+    """The integer version numbers present under `model_dir`, sorted (other names, e.g. "²" or "v2", are not versions)."""
     if not os.path.isdir(model_dir):
         return []
-    return sorted(int(name) for name in os.listdir(model_dir) if name.isdigit())
+    return sorted(int(name) for name in os.listdir(model_dir) if VERSION_NAME.fullmatch(name))
 
 
 def next_version(model_dir):

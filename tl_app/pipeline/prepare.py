@@ -28,6 +28,13 @@ def check_config(recipe):
     mixed_precision_policy(recipe.config.mixed_precision, "cpu")  # validates the value
 
 
+def check_paths(options):
+    """`--run-id` is a name, and the run and export directories are apart (exports need them only when exporting)."""
+    run_dirs.check_run_id(options.run_id)
+    if options.export:
+        run_dirs.check_apart(options.logdir, options.export_dir)
+
+
 def check_init_from(path, recipe_name):
     """The Keras weights file of export `path`; UserError when it is not a usable export of this recipe."""
     if not os.path.isdir(path):
@@ -49,6 +56,7 @@ def check(ctx):
     """Config ranges, the export directory, `--init-from`, and which run (if any) this continues."""
     recipe, options = ctx.recipe, ctx.options
     check_config(recipe)
+    check_paths(options)
     if options.export:
         savedmodel.check_export_dir(options.export_dir)
     if options.init_from and (options.resume or options.run_id and os.path.isdir(
