@@ -184,3 +184,60 @@ def test_early_stopping_counters_survive_a_restart(workdir, monkeypatch, loop):
     result = run_recipe(Digits(cfg), dataclasses.replace(options, resume=True))
     # With the counters restored the phase stops after epoch index 2; fresh counters would run to index 4.
     assert _steps(result.run_dir) == [0, 1, 2]
+
+
+# `tl-app` killed (SIGKILL) right after its export is renamed into place, before the run is marked complete,
+# holding temporaries of each kind, as a process killed while writing them leaves them.
+EXPORT_KILL_SCRIPT = r"""
+import os, signal, sys
+from tl_app import atomic
+from tl_app.engine import feature_store
+from tl_app.export import savedmodel
+
+def leave(directory, prefix, suffix=""):
+    os.makedirs(directory, exist_ok=True)
+    fd, path = atomic.make_temp_file(directory, prefix, suffix)
+    os.write(fd, b"x" * 100_000)
+
+export_model = savedmodel.export_model
+def export_then_die(model, signatures, model_dir, *args, **kwargs):
+    path = export_model(model, signatures, model_dir, *args, **kwargs)
+    run_dir = kwargs["run_dir"]
+    leave(os.path.join(run_dir, "checkpoints"), atomic.PREFIX, ".npz")
+    leave(run_dir, atomic.PREFIX)
+    leave(feature_store.default_dir(), feature_store.TEMP_PREFIX, feature_store.TEMP_SUFFIX)
+    half_export = atomic.make_temp_dir(model_dir, savedmodel.EXPORT_PREFIX)
+    leave(half_export, "variables-")
+    os.kill(os.getpid(), signal.SIGKILL)
+savedmodel.export_model = export_then_die
+
+from tl_app.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_sigkill_after_the_export_rename_resumes_without_a_second_version(workdir, cli, feature_store_dir):
+    from tl_app import atomic
+    from tl_app.engine.feature_store import FeatureStore
+
+    (workdir / "kill.py").write_text(EXPORT_KILL_SCRIPT)
+    args = ["run", "digits", "--epochs", "2", "--run-id", "k"]
+    killed = subprocess.run([sys.executable, "kill.py", *args], cwd=workdir, capture_output=True, text=True,
+                            timeout=180, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert killed.returncode == -9, killed.stdout[-2000:] + killed.stderr[-2000:]
+    models, run_dir = workdir / "saved_models" / "digits", workdir / "runs" / "digits" / "k"
+    assert (models / "1" / "saved_model.pb").is_file() and not (run_dir / "complete.json").exists()
+    left = [models, run_dir, run_dir / "checkpoints", feature_store_dir]
+    assert all(any(n.startswith(".tmp-") for n in os.listdir(folder)) for folder in left)
+    _, live = atomic.make_temp_file(str(models))  # a temporary of a live process (this one) is never removed
+
+    result = cli(*args, "--resume")
+    assert result.exit_code == 0, result.output
+    assert f"exported {os.path.join('saved_models', 'digits', '1')} before the restart" in result.output
+    assert sorted(n for n in os.listdir(models) if not n.startswith(".")) == ["1"]  # no second version
+    assert json.loads((run_dir / "complete.json").read_text())["export"] == os.path.join("saved_models", "digits", "1")
+    assert json.loads((models / "1" / "assets.extra" / "run.json").read_text())["run_dir"] == str(run_dir.resolve())
+    # The killed run's temporaries are gone, with the space they held said in the log.
+    assert result.output.count("by killed processes (0.1 MB freed)") == 3, result.output
+    FeatureStore().load("any")  # the next store to open the directory removes its killed writers' temporaries
+    assert [n for folder in left for n in os.listdir(folder) if n.startswith(".tmp-")] == [os.path.basename(live)]

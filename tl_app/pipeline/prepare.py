@@ -9,12 +9,15 @@ import json
 import os
 import tempfile
 
+from tl_app import atomic
 from tl_app import config as config_lib
 from tl_app import log
 from tl_app.errors import UserError
 from tl_app.export import savedmodel
 from tl_app.pipeline import run_dirs
 from tl_app.pipeline.context import Stage
+
+SCRATCH_PREFIX = "tl-app-worker-"  # a non-chief worker's scratch directory, in the system's temporary directory
 
 
 def check_config(recipe):
@@ -125,10 +128,14 @@ def open_run_dir(ctx):
     """
     recipe, options, cfg, choice, data = ctx.recipe, ctx.options, ctx.config, ctx.choice, ctx.data
     if not choice.is_chief:
-        ctx.scratch = tempfile.mkdtemp(prefix="tl-app-worker-")
+        atomic.remove_stale(tempfile.gettempdir(), SCRATCH_PREFIX)  # scratch of killed workers
+        ctx.scratch = atomic.make_temp_dir(tempfile.gettempdir(), SCRATCH_PREFIX)
         _exit_cleanly_on_sigterm()  # `tl-app launch` stops workers with SIGTERM: remove the scratch directory
     if ctx.continuing:
         ctx.run_dir = ctx.continuing
+        if choice.is_chief:  # what a killed run was writing when it died
+            for folder in (ctx.run_dir, os.path.join(ctx.run_dir, "checkpoints")):
+                atomic.remove_stale(folder)
     elif choice.is_chief:
         ctx.run_dir = ctx.created_run_dir = run_dirs.create_run_dir(options.logdir, recipe.name, options.run_id)
     ctx.config_dict["distribution"] = choice.to_dict(cfg.batch_size)

@@ -3,6 +3,7 @@ import datetime
 import json
 import os
 
+from tl_app import atomic
 from tl_app.errors import UserError
 
 
@@ -65,8 +66,8 @@ def create_run_dir(logdir, recipe_name, run_id=None):
 
 
 def write_json(run_dir, filename, payload):
-    with open(os.path.join(run_dir, filename), "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
+    """`run_dir/filename` as JSON, written atomically: a kill leaves the old file or the new one."""
+    atomic.write_json(os.path.join(run_dir, filename), payload)
 
 
 COMPLETE_FILE = "complete.json"
