@@ -221,7 +221,7 @@ def test_sigkill_after_the_export_rename_resumes_without_a_second_version(workdi
     from tl_app.engine.feature_store import FeatureStore
 
     (workdir / "kill.py").write_text(EXPORT_KILL_SCRIPT)
-    args = ["run", "digits", "--epochs", "2", "--run-id", "k"]
+    args = ["run", "digits", "--epochs", "1", "--run-id", "k"]
     killed = subprocess.run([sys.executable, "kill.py", *args], cwd=workdir, capture_output=True, text=True,
                             timeout=180, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert killed.returncode == -9, killed.stdout[-2000:] + killed.stderr[-2000:]

@@ -44,7 +44,8 @@ def _run_options(function):
 
 
 def _recipe(recipe, p):
-    """The Recipe (class resolved, config resolved) that `tl-app run RECIPE` with parameters `p` names."""
+    """`(Recipe, config file)`: the recipe (class and config resolved) that `tl-app run RECIPE` with parameters `p`
+    names, and its `--config` file (or None)."""
     from tl_app import api
     from tl_app.engine.strategies import STRATEGIES
     from tl_app.errors import UserError
@@ -54,7 +55,7 @@ def _recipe(recipe, p):
     loaded = api.load_config_file(p["config_path"])
     recipe_cls = api.recipe_class(recipe, loaded)
     flags = {"epochs": p["epochs"], "batch_size": p["batch_size"], "data_dir": p["data_dir"], "seed": p["seed"]}
-    return recipe_cls(api.resolve_config(recipe_cls, loaded, p["assignments"], flags))
+    return recipe_cls(api.resolve_config(recipe_cls, loaded, p["assignments"], flags)), loaded
 
 
 @cli.command("run")
@@ -70,14 +71,15 @@ def run(recipe, **p):
     A killed run continues with the same command plus --resume (or --run-id ID):
     training restarts after the last completed epoch of the right phase.
     """
-    recipe_obj = _recipe(recipe, p)
+    recipe_obj, loaded = _recipe(recipe, p)
 
     from tl_app.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    from tl_app.api import options_with_file
     from tl_app.pipeline import run_recipe
 
-    run_recipe(recipe_obj, _options(p))
+    run_recipe(recipe_obj, options_with_file(_options(p), loaded, recipe_obj.name))
 
 
 def _options(p):
@@ -108,7 +110,7 @@ def launch_command(workers, recipe, run_args):
     from tl_app.pipeline.prepare import check_config, check_paths
 
     with run.make_context("tl-app run", [recipe, *run_args]) as ctx:
-        check_config(_recipe(recipe, ctx.params))  # a mistake fails here once, not in every worker
+        check_config(_recipe(recipe, ctx.params)[0])  # a mistake fails here once, not in every worker
         check_paths(_options(ctx.params))
     args = list(run_args)
     if "--run-id" not in args and not any(a.startswith("--run-id=") for a in args) and "--resume" not in args:

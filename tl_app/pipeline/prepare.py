@@ -15,6 +15,7 @@ from tl_app import log
 from tl_app.errors import UserError
 from tl_app.export import savedmodel
 from tl_app.pipeline import run_dirs
+from tl_app.phase_fields import unused_fields
 from tl_app.pipeline.context import Stage
 
 SCRATCH_PREFIX = "tl-app-worker-"  # a non-chief worker's scratch directory, in the system's temporary directory
@@ -60,6 +61,11 @@ def check(ctx):
     recipe, options = ctx.recipe, ctx.options
     check_config(recipe)
     check_paths(options)
+    warnings, notes = unused_fields(recipe)
+    for line in warnings:
+        log.warn(line)
+    for line in notes:
+        log.info(line)
     if options.export:
         savedmodel.check_export_dir(options.export_dir)
     if options.init_from and (options.resume or options.run_id and os.path.isdir(
@@ -120,6 +126,26 @@ def _count(dataset):
     return None if n in (int(tf.data.UNKNOWN_CARDINALITY), int(tf.data.INFINITE_CARDINALITY)) else n
 
 
+def _record(ctx):
+    """What repeats the run besides its fields: the export it started from, what its `auto` fields resolved to.
+
+    A resumed run keeps what its start recorded (its weights come from the checkpoint, not from these).
+    """
+    from tl_app.config_file import INIT_FROM_KEY, RESOLVED_KEY
+
+    saved = os.path.join(ctx.continuing, "config.json") if ctx.continuing else None
+    if saved and os.path.isfile(saved):
+        recorded = run_dirs.read_json(ctx.continuing, "config.json")
+        return {key: recorded[key] for key in (INIT_FROM_KEY, RESOLVED_KEY) if key in recorded}
+    record = {}
+    if ctx.options.init_from:
+        record[INIT_FROM_KEY] = os.path.abspath(ctx.options.init_from)
+    resolved = ctx.recipe.resolved_config()
+    if resolved:
+        record[RESOLVED_KEY] = resolved
+    return record
+
+
 def open_run_dir(ctx):
     """The run directory (new, or the one being continued) with config.json; a worker's scratch directory.
 
@@ -139,6 +165,7 @@ def open_run_dir(ctx):
     elif choice.is_chief:
         ctx.run_dir = ctx.created_run_dir = run_dirs.create_run_dir(options.logdir, recipe.name, options.run_id)
     ctx.config_dict["distribution"] = choice.to_dict(cfg.batch_size)
+    ctx.config_dict.update(_record(ctx))
     if choice.is_chief:
         run_dirs.write_json(ctx.run_dir, "config.json", ctx.config_dict)
     log.info(f"run {ctx.run_dir or '(non-chief worker: writing to ' + ctx.scratch + ')'} "

@@ -135,7 +135,7 @@ def existing_run(logdir, recipe_name, run_id=None, resume=False):
     return path
 
 
-def check_same_config(run_dir, config_dict, ignore=("distribution",)):
+def check_same_config(run_dir, config_dict, ignore=("distribution", "init_from", "resolved")):
     """UserError naming the fields where this command's config differs from the run's config.json."""
     config_path = os.path.join(run_dir, "config.json")
     if not os.path.isfile(config_path):
