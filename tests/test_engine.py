@@ -170,7 +170,8 @@ def _run(workdir, recipe_cls=None, loop="auto", **fields):
 
 
 def _steps(run_dir, split="train", tag="epoch_loss"):
-    """The TensorBoard steps logged for `tag`, sorted (event files of several phases load in name order)."""
+    """The TensorBoard steps logged for `tag`, sorted (event files of several phases load in name order);
+    a step logged twice is there twice."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(run_dir / split) if not isinstance(run_dir, str) else f"{run_dir}/{split}")

@@ -9,7 +9,8 @@ import pytest
 from test_engine import _steps
 
 # `tl-app` with a two-phase recipe (a head on cached features, then the whole model with a
-# warmup + linear schedule) and, when KILL_AT=epoch:batch is set, a SIGKILL at that batch.
+# warmup + linear schedule) and, when KILL_AT=epoch:batch is set, a SIGKILL at that batch
+# (batch -1: at the end of the epoch, after TensorBoard logged it, before its checkpoint).
 SCRIPT = r"""
 import os, signal, sys
 import keras
@@ -39,15 +40,23 @@ class TwoPhaseDigits(Digits):
                                "weight_decay": 0.01})]
 
 if os.environ.get("KILL_AT"):
+    from tl_app.engine.resume_callbacks import flush_tensorboard
     kill_epoch, kill_batch = map(int, os.environ["KILL_AT"].split(":"))
     class KillAt(keras.callbacks.Callback):
+        def __init__(self, logged_by):
+            super().__init__()
+            self.logged_by = logged_by
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
         def on_train_batch_end(self, batch, logs=None):
             if self.epoch == kill_epoch and batch == kill_batch:
                 os.kill(os.getpid(), signal.SIGKILL)
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == kill_epoch and kill_batch == -1:
+                flush_tensorboard(self.logged_by)  # the epoch is on disk, its checkpoint is not
+                os.kill(os.getpid(), signal.SIGKILL)
     standard = train.standard_callbacks
-    train.standard_callbacks = lambda run_dir: standard(run_dir) + [KillAt()]
+    train.standard_callbacks = lambda run_dir: (lambda logged: logged + [KillAt(logged)])(standard(run_dir))
 
 from tl_app.cli import main
 main(sys.argv[1:])
@@ -83,17 +92,21 @@ def test_sigkill_in_each_phase_then_resume_finishes_the_run(workdir):
     state = json.loads((run_dir / "checkpoints" / "checkpoint.json").read_text())["state"]
     assert (state["phase"], state["phase_epochs_done"], state["epoch"]) == (0, 1, 1)
 
-    again = _tl_app(workdir, *ARGS, "--resume", kill_at="3:10")  # fine-tune phase, its 2nd epoch
+    # Fine-tune phase, after TensorBoard logged its 2nd epoch (step 3), before that epoch's checkpoint.
+    again = _tl_app(workdir, *ARGS, "--resume", kill_at="3:-1")
     assert again.returncode == -9, again.stdout[-2000:] + again.stderr[-2000:]
     assert "resuming" in again.stdout and "phase 1, 1 of its epochs done" in again.stdout
     state = json.loads((run_dir / "checkpoints" / "checkpoint.json").read_text())["state"]
     assert (state["phase"], state["phase_epochs_done"], state["epoch"]) == (1, 1, 3)
+    assert _steps(run_dir) == [0, 1, 2, 3]  # step 3 is logged but will be trained again
 
     done = _tl_app(workdir, *ARGS, "--run-id", "k")  # an unfinished run named by --run-id continues too
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "phase 2, 1 of its epochs done" in done.stdout
-    assert sorted(_steps(run_dir)) == [0, 1, 2, 3, 4]
-    assert sorted(_steps(run_dir, "validation")) == [0, 1, 2, 3, 4]
+    # Each epoch once, in order (a set would hide an epoch logged twice).
+    assert _steps(run_dir) == [0, 1, 2, 3, 4]
+    assert _steps(run_dir, "validation") == [0, 1, 2, 3, 4]
+    assert "removed 7 TensorBoard value(s) logged after the checkpoint: epoch 4 on" in done.stdout  # 3 train, 4 validation
     assert (workdir / "saved_models" / "two_phase_digits" / "1" / "saved_model.pb").is_file()
     assert json.loads((run_dir / "complete.json").read_text())["epochs"] == 5
     assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] > 0.85
