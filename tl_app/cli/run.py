@@ -20,9 +20,10 @@ def _run_options(function):
         click.option("--export-dir", default="saved_models", show_default=True,
                      help="Base directory of exports: <export-dir>/<recipe>/<version>/."),
         click.option("--logdir", default="runs", show_default=True,
-                     help="TensorBoard logs go to <logdir>/<recipe>/<run-id>/."),
+                     help="TensorBoard logs go to <logdir>/<recipe>/<run-id>/ (never inside --export-dir, nor the reverse)."),
         click.option("--run-id", default=None,
-                     help="Name of the run directory (default: a timestamp). An unfinished run of that name is resumed."),
+                     help="Name of the run directory (default: a timestamp); a name, not a path. An unfinished run of "
+                          "that name is resumed."),
         click.option("--resume", is_flag=True,
                      help="Continue the latest run of RECIPE in --logdir (or --run-id's) from its last checkpoint."),
         click.option("--init-from", type=str, default=None, metavar="EXPORT_DIR",
@@ -31,7 +32,8 @@ def _run_options(function):
         click.option("--no-export", is_flag=True, help="Train and evaluate but write no SavedModel."),
         click.option("--strategy", default="auto", show_default=True, metavar="NAME",
                      help="auto, one_device, mirrored, multi_worker or tpu (auto: TPU, TF_CONFIG cluster, >1 GPU, else one device)."),
-        click.option("--tpu", default=None, help="TPU name or grpc:// address (default: TPU_NAME, Colab, or a TPU VM's own)."),
+        click.option("--tpu", default=None, help="TPU name or grpc:// address (default: TPU_NAME, Colab, or a TPU VM's own);"
+                                                 " one that does not resolve is an error."),
         click.option("--loop", default="auto", show_default=True, type=click.Choice(["auto", "fit", "custom"]),
                      help="Keras fit, or the custom strategy.run loop (auto: custom under multi_worker only)."),
         click.option("--worker-timeout", type=float, default=None, metavar="SECONDS",
