@@ -8,7 +8,6 @@ recipes' head phase reads `optimizer`, their fine-tune phase `fine_tune_optimize
 sets that no phase of that run reads, naming the field that does.
 
 Examples:
-    >>> from tl_app.config import RecipeConfig
     >>> head = PhaseFields.reading("head", "epochs")
     >>> fine = PhaseFields.reading("fine_tune", "epochs", optimizer="sgd_optimizer")
     >>> fine.options(type("Cfg", (), {"sgd_optimizer": "sgd"})())
