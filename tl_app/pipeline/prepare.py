@@ -12,10 +12,11 @@ import tempfile
 from tl_app import atomic
 from tl_app import config as config_lib
 from tl_app import log
+from tl_app.config_file import INIT_FROM_KEY, RESOLVED_KEY
 from tl_app.errors import UserError
 from tl_app.export import savedmodel
-from tl_app.pipeline import run_dirs
 from tl_app.phase_fields import unused_fields
+from tl_app.pipeline import run_dirs
 from tl_app.pipeline.context import Stage
 
 SCRATCH_PREFIX = "tl-app-worker-"  # a non-chief worker's scratch directory, in the system's temporary directory
@@ -131,8 +132,6 @@ def _record(ctx):
 
     A resumed run keeps what its start recorded (its weights come from the checkpoint, not from these).
     """
-    from tl_app.config_file import INIT_FROM_KEY, RESOLVED_KEY
-
     saved = os.path.join(ctx.continuing, "config.json") if ctx.continuing else None
     if saved and os.path.isfile(saved):
         recorded = run_dirs.read_json(ctx.continuing, "config.json")
