@@ -9,7 +9,8 @@ recipe ?=
 args ?=
 
 .DEFAULT_GOAL := default
-.PHONY: default help install assets run test bench tensorboard
+TF_SERVING_IMAGE ?= tensorflow/serving:latest
+.PHONY: default help install assets run test bench tensorboard serve serve-docker
 
 default:  ## `make recipe=NAME [args="..."]` runs that recipe; a bare `make` prints help
 ifneq ($(strip $(recipe)),)
@@ -27,6 +28,8 @@ help:  ## this list
 	@echo "  make assets                   prepare offline pretrained weights (tl-app assets)"
 	@echo "  make bench                    run the benchmarks in benchmarks/"
 	@echo "  make tensorboard              TensorBoard on runs/ at http://127.0.0.1:6006"
+	@echo "  make serve                    tl-app serve saved_models/ (TF Serving's REST on 127.0.0.1:8501, gRPC on 8500)"
+	@echo "  make serve-docker             the real TF Serving (docker, \$$TF_SERVING_IMAGE) on saved_models/ with models.config"
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +59,22 @@ bench: $(ASSETS_STAMP)  ## benchmarks (ratios against plain-Keras baselines; nee
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	$(PY) benchmarks/overhead.py --case all
 	$(PY) benchmarks/feature_cache.py
+	$(PY) benchmarks/serving.py --check-cost
 
 tensorboard: $(STAMP)  ## TensorBoard on runs/
 	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port 6006
+
+serve: $(STAMP)  ## tl-app serve on saved_models/ (args="--host 0.0.0.0 ..." passes options)
+	$(TL) serve saved_models $(args)
+
+# The real TF Serving in its container (docs/serving.md); it needs a Docker engine, which not every machine has.
+serve-docker: $(STAMP)  ## tensorflow/serving on saved_models/ with models.config and deploy/batching_parameters.txt
+	@command -v docker >/dev/null 2>&1 || { echo "make serve-docker: there is no docker command on this machine; install Docker, or serve with \`make serve\` (tl-app serve speaks the same APIs)."; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make serve-docker: docker is installed but no Docker engine answers here (\`docker info\` fails); start the daemon or use a machine with one, or serve with \`make serve\`."; exit 1; }
+	$(TL) models-config saved_models --base-path /models
+	docker run --rm -p 8500:8500 -p 8501:8501 \
+	  --mount type=bind,source=$(CURDIR)/saved_models,target=/models \
+	  --mount type=bind,source=$(CURDIR)/deploy/batching_parameters.txt,target=/config/batching_parameters.txt,readonly \
+	  -t $(TF_SERVING_IMAGE) \
+	  --model_config_file=/models/models.config --model_config_file_poll_wait_seconds=60 \
+	  --enable_batching --batching_parameters_file=/config/batching_parameters.txt

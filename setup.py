@@ -25,6 +25,16 @@ setup(
         "pillow>=10",
         "tqdm",  # progress of image decoding at load time
         "pyyaml>=6",  # `--config run.yaml` (with line numbers for every key)
+        # `tl-app serve`: TF Serving's APIs with the official messages and stubs (PredictRequest, PredictionLog for
+        # warmup files, ModelServerConfig for models.config); it pins nothing beyond tensorflow>=2.21.
+        "tensorflow-serving-api==2.21.*",
+        "grpcio>=1.60",  # the gRPC server (TensorFlow already depends on it)
+        # REST: a production ASGI server (keep-alive, graceful shutdown on SIGTERM) with httptools' fast HTTP parser
+        # and uvloop's event loop, and Starlette for requests and responses, instead of a hand-written HTTP server.
+        "uvicorn>=0.30",
+        "httptools>=0.6",
+        "uvloop>=0.19",
+        "starlette>=0.40",
     ],
     extras_require={
         "test": ["pytest>=8"],

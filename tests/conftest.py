@@ -5,6 +5,8 @@ import pytest
 
 os.environ["TL_APP_OFFLINE"] = "1"  # never wait on DNS in tests
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Every run would start a serving-check server process; tests/test_serve_check.py turns it on where it is tested.
+os.environ["TL_APP_SERVING_CHECK"] = "0"
 
 
 @pytest.fixture(autouse=True)

@@ -85,16 +85,16 @@ def test_a_stage_added_to_the_pipeline_sees_the_metrics_and_can_stop_the_export(
 
     stages = default_stages()
     names = [s.name for s in stages]
-    assert names == ["prepare", "train", "evaluate", "export", "finish"]
+    assert names == ["prepare", "serving_check", "train", "evaluate", "export", "finish"]
     cfg = dataclasses.replace(Digits.default_config(), epochs=2)
     options = RunOptions(logdir=str(workdir / "runs"), export_dir=str(workdir / "saved_models"), strategy="one_device")
-    result = run_recipe(Digits(cfg), options, stages=[*stages[:3], Record(), *stages[3:]])
+    result = run_recipe(Digits(cfg), options, stages=[*stages[:4], Record(), *stages[4:]])
     assert seen == [(result.metrics["accuracy"], None)]  # after evaluate, before export
     assert result.export_path.endswith(os.path.join("digits", "1"))
 
     stages = default_stages()
     with pytest.raises(RuntimeError, match="below the bar"):
-        run_recipe(Digits(cfg), dataclasses.replace(options, run_id="refused"), stages=[*stages[:3], Refuse(), *stages[3:]])
+        run_recipe(Digits(cfg), dataclasses.replace(options, run_id="refused"), stages=[*stages[:4], Refuse(), *stages[4:]])
     assert sorted(os.listdir(workdir / "saved_models" / "digits")) == [".export.lock", "1"]  # no second version
     assert not (workdir / "runs" / "digits" / "refused" / "complete.json").exists()
 

@@ -29,3 +29,9 @@ class RunRejected(Exception):
     """
 
     exit_code = 3
+
+
+class ServingCheckFailed(RunRejected):
+    """The new export, served by a fresh `tl-app serve`, did not answer as the in-process model: nothing published."""
+
+    exit_code = 4

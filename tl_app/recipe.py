@@ -184,6 +184,15 @@ class Recipe:
         """
         return stages
 
+    def serving_examples(self, inputs) -> Dict[str, Any]:
+        """`serving_default`'s inputs (name -> batch) for a batch of raw inputs as `load_data` gives them.
+
+        The export's warmup requests and the serving check are built from validation examples through
+        this. Default: the batch as the one input `serving_input_name`; a family whose signature takes
+        another form (e.g. encoded image files) converts here.
+        """
+        return {self.serving_input_name: inputs}
+
     def serving_signatures(self, model, class_names) -> Dict[str, ServingSignature]:
         """Signatures of the export. Default: `serving_default` takes the model's raw input."""
         from tl_app.export import signatures

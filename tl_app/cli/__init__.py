@@ -1,10 +1,12 @@
 """`tl-app`: run transfer-learning recipes and export them for TF Serving.
 
 The CLI only parses and calls the library. Each module adds its commands to the
-group (`cli.group.cli`): `recipes` (list, config), `run` (run, launch), `assets`.
+group (`cli.group.cli`): `recipes` (list, config), `run` (run, launch), `assets`,
+`export`, `predict`, `serve` (serve, label, models-config).
 A new command is a module here, imported below.
 """
 from tl_app.cli import assets, recipes, run  # noqa: F401  (each adds its commands to the group)
+from tl_app.cli import export, predict, serve  # noqa: F401  (export; predict; serve, label, models-config)
 from tl_app.cli.group import cli, main
 
 __all__ = ["cli", "main"]

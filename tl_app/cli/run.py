@@ -30,6 +30,11 @@ def _run_options(function):
                      help="Start a new run from the weights of an export, e.g. saved_models/digits/3."),
         click.option("--seed", type=int, help="Random seed for splits, weights and shuffling (sets config 'seed')."),
         click.option("--no-export", is_flag=True, help="Train and evaluate but write no SavedModel."),
+        click.option("--no-serving-check", is_flag=True,
+                     help="Publish the export without first serving it in a fresh `tl-app serve` and comparing its "
+                          "answers with the in-process model's."),
+        click.option("--warmup-examples", type=click.IntRange(0, 1000), default=10, show_default=True,
+                     help="Validation examples written into the export as TF Serving warmup requests."),
         click.option("--strategy", default="auto", show_default=True, metavar="NAME",
                      help="auto, one_device, mirrored, multi_worker or tpu (auto: TPU, TF_CONFIG cluster, >1 GPU, else one device)."),
         click.option("--tpu", default=None, help="TPU name or grpc:// address (default: TPU_NAME, Colab, or a TPU VM's own);"
@@ -88,9 +93,13 @@ def _options(p):
     """The RunOptions that `tl-app run` parameters `p` give."""
     from tl_app.pipeline import RunOptions
 
-    return RunOptions(logdir=p["logdir"], export_dir=p["export_dir"], export=not p["no_export"],
-                      run_id=p["run_id"], strategy=p["strategy"], tpu=p["tpu"], resume=p["resume"],
-                      init_from=p["init_from"], loop=p["loop"], collective_timeout=p["worker_timeout"])
+    options = RunOptions(logdir=p["logdir"], export_dir=p["export_dir"], export=not p["no_export"],
+                         run_id=p["run_id"], strategy=p["strategy"], tpu=p["tpu"], resume=p["resume"],
+                         init_from=p["init_from"], loop=p["loop"], collective_timeout=p["worker_timeout"],
+                         warmup_examples=p["warmup_examples"])
+    if p["no_serving_check"]:
+        options.serving_check = False
+    return options
 
 
 @cli.command("launch", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

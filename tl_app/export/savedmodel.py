@@ -108,7 +108,8 @@ def keras_weights_path(export_path):
     return os.path.join(export_path, ASSETS_EXTRA, KERAS_WEIGHTS)
 
 
-def export_model(model, signatures, model_dir, class_names, config_dict, metrics, keras_weights=False, run_dir=None):
+def export_model(model, signatures, model_dir, class_names, config_dict, metrics, keras_weights=False,
+                 before_publish=(), run_dir=None):
     """Write a complete new version under `model_dir`; return its path.
 
     Args:
@@ -120,6 +121,8 @@ def export_model(model, signatures, model_dir, class_names, config_dict, metrics
         metrics: test metrics, written to `assets.extra/metrics.json`.
         keras_weights: also write `assets.extra/model.weights.h5` (the model's Keras weights) so a
             new run can start from this export (`tl-app run --init-from`); TF Serving ignores it.
+        before_publish: callables run with the complete export's temporary directory before it takes a version
+            (add files such as warmup requests, check it); one that raises publishes nothing.
         run_dir: the run that made it, recorded in `assets.extra/run.json` (`run_record`; see `export_of_run`).
     """
     import keras
@@ -140,6 +143,8 @@ def export_model(model, signatures, model_dir, class_names, config_dict, metrics
         _write_assets_extra(tmp, class_names, config_dict, metrics, run_record(run_dir) if run_dir else None)
         if keras_weights:
             model.save_weights(keras_weights_path(tmp))
+        for hook in before_publish:
+            hook(tmp)
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a model server may run as another user
         with _locked(model_dir):
             version = next_version(model_dir)

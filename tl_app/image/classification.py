@@ -185,6 +185,12 @@ class ImageClassification(Recipe):
         return augmentation.augment_batches(batched_dataset, random_layers)
 
     # ---- export ----------------------------------------------------------
+    def serving_examples(self, inputs):
+        """Decoded images -> the PNG files `serving_default` takes (lossless: it decodes the same pixels)."""
+        from tl_app.image.serving import BYTES_INPUT, encode_png
+
+        return {BYTES_INPUT: encode_png(inputs)}
+
     def serving_signatures(self, model, class_names):
         from tl_app.image.serving import image_signatures
 

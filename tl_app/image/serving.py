@@ -8,6 +8,8 @@
 
 Both return `probabilities`, `class_id` and `class_name`.
 """
+import numpy as np
+
 from tl_app.export.signatures import classification_signature
 from tl_app.image.data import decode_and_resize
 
@@ -37,3 +39,13 @@ def image_signatures(model, class_names, image_size):
         IMAGES_SIGNATURE: classification_signature(
             model, class_names, tf.TensorSpec([None, None, None, 3], tf.float32, name=IMAGES_INPUT)),
     }
+
+
+def encode_png(images):
+    """A batch of images (any dtype, [N, H, W, 3], values 0..255) -> object array of N PNG files' bytes."""
+    import tensorflow as tf
+
+    pixels = np.clip(np.rint(np.asarray(images, dtype=np.float32)), 0, 255).astype(np.uint8)
+    encoded = np.empty(len(pixels), dtype=object)
+    encoded[:] = [tf.io.encode_png(image).numpy() for image in pixels]
+    return encoded

@@ -1,11 +1,14 @@
 """A run of a recipe as a pipeline of named stages over one `RunContext`:
 
-    prepare -> train -> evaluate -> export -> finish
+    prepare -> serving_check -> train -> evaluate -> export -> finish
 
 - `prepare` (`pipeline.prepare`): checks, strategy and numerics, data, run directory and its config.json;
 - `train` (`pipeline.train`): build the model under the strategy, init-from / resume, every phase;
 - `evaluate` (`pipeline.evaluate`): test metrics, metrics.json, the printed table;
-- `export` (`pipeline.export`): a new SavedModel version (skipped with `--no-export`);
+- `serving_check` (`pipeline.serving_check`): starts a fresh `tl-app serve` (its start-up overlaps training)
+  whose answers to the export's warmup requests must equal the in-process model's before it is published;
+- `export` (`pipeline.export`): a new SavedModel version with warmup requests, checked before it is
+  published, and `models.config` (skipped with `--no-export`);
 - `finish` (`pipeline.finish`): complete.json.
 
 A run lives in `runs/<recipe>/<run-id>/`: TensorBoard logs (train/, validation/),
@@ -25,9 +28,10 @@ def default_stages():
     from tl_app.pipeline.export import Export
     from tl_app.pipeline.finish import Finish
     from tl_app.pipeline.prepare import Prepare
+    from tl_app.pipeline.serving_check import ServingCheck
     from tl_app.pipeline.train import Train
 
-    return [Prepare(), Train(), Evaluate(), Export(), Finish()]
+    return [Prepare(), ServingCheck(), Train(), Evaluate(), Export(), Finish()]
 
 
 def run_recipe(recipe, options=None, stages=None):

@@ -3,10 +3,16 @@ import contextlib
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
 from tl_app import log
+
+
+def serving_check_default():
+    """The serving check is on unless TL_APP_SERVING_CHECK is 0/off/false (the test suite's default: it has tests of
+    its own, and every other test run would start a server process)."""
+    return os.environ.get("TL_APP_SERVING_CHECK", "1").strip().lower() not in ("0", "off", "false", "no")
 
 
 @dataclass
@@ -24,6 +30,10 @@ class RunOptions:
         init_from: an export directory (`saved_models/<name>/<version>`) whose weights start the model.
         loop: `auto`, `fit` or `custom` (see `tl_app.engine.trainer.Trainer`).
         collective_timeout: seconds before a multi-worker collective waiting on a dead peer fails.
+        serving_check: before publishing an export, serve it in a fresh `tl-app serve` process and compare its
+            answers to the in-process model's (`--no-serving-check` skips it; default: on, unless the environment
+            variable TL_APP_SERVING_CHECK is 0).
+        warmup_examples: validation examples written as TF Serving warmup requests into the export (0 to 1000).
     """
 
     logdir: str = "runs"
@@ -36,6 +46,8 @@ class RunOptions:
     init_from: Optional[str] = None
     loop: str = "auto"
     collective_timeout: Optional[float] = None
+    serving_check: bool = field(default_factory=serving_check_default)
+    warmup_examples: int = 10
 
 
 @dataclass
@@ -71,6 +83,8 @@ class RunContext:
         run_dir: the run directory (None on non-chief workers); scratch: a non-chief worker's scratch directory.
         model, trainer: the built model and the `Trainer` that trained it.
         metrics: test metrics; export_path: the new export (chief only).
+        before_publish: callables run on a complete export before it takes a version (see `export_model`).
+        closing: an ExitStack closed when the run ends (processes and files a stage must not leave behind).
     """
 
     def __init__(self, recipe, options):
@@ -95,6 +109,10 @@ class RunContext:
         self.trainer = None
         self.metrics = None
         self.export_path = None
+        # Callables run on a complete export before it is published (the serving check adds one).
+        self.before_publish = []
+        # Closed when the run ends, however it ends (e.g. a serving-check server process).
+        self.closing = contextlib.ExitStack()
 
     @property
     def config(self):
@@ -127,6 +145,7 @@ class RunContext:
                 log.warn(f"removed {run_dir}: the run stopped before its first checkpoint")
             raise
         finally:
+            self.closing.close()
             if self.scratch:
                 shutil.rmtree(self.scratch, ignore_errors=True)
 

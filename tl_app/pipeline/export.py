@@ -1,9 +1,35 @@
-"""The `export` stage: a new SavedModel version of the trained model (skipped with `--no-export`)."""
+"""The `export` stage: a new SavedModel version of the trained model (skipped with `--no-export`).
+
+Before the version is published the chief adds TF Serving's warmup requests (real validation
+examples, `tl_app.export.warmup`) and runs `ctx.before_publish` (the serving check); after it,
+`saved_models/models.config` is rewritten for the models now there (`tl_app.export.models_config`).
+"""
 import os
 
 from tl_app import log
-from tl_app.export import savedmodel
+from tl_app.errors import UserError
+from tl_app.export import models_config, savedmodel, warmup
 from tl_app.pipeline.context import Stage
+
+
+def warmup_inputs(ctx, limit):
+    """The `serving_default` inputs of up to `limit` validation examples (name -> batch), or None without any."""
+    batches = ctx.data.validation.batch(limit).take(1)
+    for inputs, _labels in batches.as_numpy_iterator():
+        return ctx.recipe.serving_examples(inputs)
+    return None
+
+
+def write_warmup(ctx, export_dir):
+    """`assets.extra/tf_serving_warmup_requests` from validation examples (TF Serving replays it at load)."""
+    limit = ctx.options.warmup_examples
+    if limit == 0:
+        return
+    inputs = warmup_inputs(ctx, limit)
+    if inputs is None:
+        log.warn("no validation examples: the export has no warmup requests")
+        return
+    warmup.write_warmup_file(export_dir, inputs, model_name=ctx.recipe.name, limit=limit)
 
 
 class Export(Stage):
@@ -23,21 +49,33 @@ class Export(Stage):
         if made:
             savedmodel.remove_stale_exports(model_dir)
             if ctx.is_chief:
-                ctx.export_path = made
                 log.info(f"exported {made} before the restart; not exporting it again")
+                self._published(ctx, made)
             return
-        base = model_dir if ctx.is_chief else os.path.join(ctx.scratch, "export", recipe.name)
+        base = ctx.options.export_dir if ctx.is_chief else os.path.join(ctx.scratch, "export")
+        hooks = [lambda tmp: write_warmup(ctx, tmp), *ctx.before_publish] if ctx.is_chief else []
         # Looked up on the module at run time, so a test can wrap it.
         path = savedmodel.export_model(
             ctx.model,
             recipe.serving_signatures(ctx.model, data.class_names),
-            base,
+            os.path.join(base, recipe.name),
             data.class_names,
             ctx.config_dict,
             ctx.metrics,
             keras_weights=True,
+            before_publish=hooks,
             run_dir=ctx.run_dir if ctx.is_chief else None,
         )
         if ctx.is_chief:
-            ctx.export_path = path
             log.info(f"exported {path}")
+            self._published(ctx, path)
+
+    @staticmethod
+    def _published(ctx, path):
+        """The chief's export is the run's; models.config names the models now there."""
+        ctx.export_path = path
+        base = ctx.options.export_dir
+        try:
+            models_config.update(base)
+        except UserError as exc:  # a hand-edited file that no longer parses: left alone, the export stands
+            log.warn(f"{exc} Left as it is: fix it, then `tl-app models-config {base}` rewrites it.")

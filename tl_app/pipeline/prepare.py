@@ -69,6 +69,8 @@ def check(ctx):
         log.info(line)
     if options.export:
         savedmodel.check_export_dir(options.export_dir)
+        if not 0 <= options.warmup_examples <= 1000:  # TF Serving reads at most 1000 warmup records
+            raise UserError(f"--warmup-examples {options.warmup_examples}: must be within 0..1000.")
     if options.init_from and (options.resume or options.run_id and os.path.isdir(
             run_dirs.run_path(options.logdir, recipe.name, options.run_id))):
         raise UserError("--init-from starts a new run; it cannot be combined with resuming one (--resume / existing --run-id).")
