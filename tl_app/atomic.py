@@ -42,13 +42,21 @@ def make_temp_dir(directory, prefix):
     return tempfile.mkdtemp(prefix=owned_prefix(prefix), dir=directory)
 
 
-def write_atomic(path, write, prefix=PREFIX, suffix=""):
+def _new_file_mode():
+    """The permissions `open(path, "w")` gives a new file (0o666 less the umask); mkstemp's are 0o600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_atomic(path, write, prefix=PREFIX, suffix="", mode=None):
     """Call `write(binary_file)` on a temporary file beside `path`, fsync, then rename it onto `path`.
 
     Args:
         path: the file to create or replace.
         write: a function of the open binary file.
         prefix, suffix: of the temporary's name (`remove_stale` finds it by them).
+        mode: the file's permission bits; default: those of a file `open(path, "w")` creates.
 
     Examples:
         >>> import os, tempfile
@@ -63,6 +71,7 @@ def write_atomic(path, write, prefix=PREFIX, suffix=""):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode() if mode is None else mode)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
