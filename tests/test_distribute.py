@@ -186,3 +186,14 @@ def test_cli_bad_strategy_inputs(cli, workdir, monkeypatch):
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker"}}')
     _one_line_error(cli("run", "digits"), "TF_CONFIG field 'task.index'")
     assert not (workdir / "runs").exists()  # every one failed before creating a run
+
+
+def test_a_tpu_named_by_flag_that_does_not_resolve_is_an_error_not_a_fallback(monkeypatch, cli, workdir):
+    def no_tpu(name):
+        raise ValueError(f"no TPU called {name!r}")
+
+    monkeypatch.setattr(distribute, "connect_tpu", no_tpu)
+    with pytest.raises(UserError, match="--tpu gone: no TPU resolves for 'gone' .*leave --tpu out"):
+        distribute.choose_strategy("auto", tpu="gone", environ={})
+    _one_line_error(cli("run", "digits", "--tpu", "gone", "--no-export"), "--tpu gone: no TPU resolves")
+    assert not (workdir / "runs").exists()

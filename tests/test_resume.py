@@ -9,7 +9,8 @@ import pytest
 from test_engine import _steps
 
 # `tl-app` with a two-phase recipe (a head on cached features, then the whole model with a
-# warmup + linear schedule) and, when KILL_AT=epoch:batch is set, a SIGKILL at that batch.
+# warmup + linear schedule) and, when KILL_AT=epoch:batch is set, a SIGKILL at that batch
+# (batch -1: at the end of the epoch, after TensorBoard logged it, before its checkpoint).
 SCRIPT = r"""
 import os, signal, sys
 import keras
@@ -39,15 +40,23 @@ class TwoPhaseDigits(Digits):
                                "weight_decay": 0.01})]
 
 if os.environ.get("KILL_AT"):
+    from tl_app.engine.resume_callbacks import flush_tensorboard
     kill_epoch, kill_batch = map(int, os.environ["KILL_AT"].split(":"))
     class KillAt(keras.callbacks.Callback):
+        def __init__(self, logged_by):
+            super().__init__()
+            self.logged_by = logged_by
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
         def on_train_batch_end(self, batch, logs=None):
             if self.epoch == kill_epoch and batch == kill_batch:
                 os.kill(os.getpid(), signal.SIGKILL)
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == kill_epoch and kill_batch == -1:
+                flush_tensorboard(self.logged_by)  # the epoch is on disk, its checkpoint is not
+                os.kill(os.getpid(), signal.SIGKILL)
     standard = train.standard_callbacks
-    train.standard_callbacks = lambda run_dir: standard(run_dir) + [KillAt()]
+    train.standard_callbacks = lambda run_dir: (lambda logged: logged + [KillAt(logged)])(standard(run_dir))
 
 from tl_app.cli import main
 main(sys.argv[1:])
@@ -83,17 +92,21 @@ def test_sigkill_in_each_phase_then_resume_finishes_the_run(workdir):
     state = json.loads((run_dir / "checkpoints" / "checkpoint.json").read_text())["state"]
     assert (state["phase"], state["phase_epochs_done"], state["epoch"]) == (0, 1, 1)
 
-    again = _tl_app(workdir, *ARGS, "--resume", kill_at="3:10")  # fine-tune phase, its 2nd epoch
+    # Fine-tune phase, after TensorBoard logged its 2nd epoch (step 3), before that epoch's checkpoint.
+    again = _tl_app(workdir, *ARGS, "--resume", kill_at="3:-1")
     assert again.returncode == -9, again.stdout[-2000:] + again.stderr[-2000:]
     assert "resuming" in again.stdout and "phase 1, 1 of its epochs done" in again.stdout
     state = json.loads((run_dir / "checkpoints" / "checkpoint.json").read_text())["state"]
     assert (state["phase"], state["phase_epochs_done"], state["epoch"]) == (1, 1, 3)
+    assert _steps(run_dir) == [0, 1, 2, 3]  # step 3 is logged but will be trained again
 
     done = _tl_app(workdir, *ARGS, "--run-id", "k")  # an unfinished run named by --run-id continues too
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "phase 2, 1 of its epochs done" in done.stdout
-    assert sorted(_steps(run_dir)) == [0, 1, 2, 3, 4]
-    assert sorted(_steps(run_dir, "validation")) == [0, 1, 2, 3, 4]
+    # Each epoch once, in order (a set would hide an epoch logged twice).
+    assert _steps(run_dir) == [0, 1, 2, 3, 4]
+    assert _steps(run_dir, "validation") == [0, 1, 2, 3, 4]
+    assert "removed 7 TensorBoard value(s) logged after the checkpoint: epoch 4 on" in done.stdout  # 3 train, 4 validation
     assert (workdir / "saved_models" / "two_phase_digits" / "1" / "saved_model.pb").is_file()
     assert json.loads((run_dir / "complete.json").read_text())["epochs"] == 5
     assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] > 0.85
@@ -184,3 +197,60 @@ def test_early_stopping_counters_survive_a_restart(workdir, monkeypatch, loop):
     result = run_recipe(Digits(cfg), dataclasses.replace(options, resume=True))
     # With the counters restored the phase stops after epoch index 2; fresh counters would run to index 4.
     assert _steps(result.run_dir) == [0, 1, 2]
+
+
+# `tl-app` killed (SIGKILL) right after its export is renamed into place, before the run is marked complete,
+# holding temporaries of each kind, as a process killed while writing them leaves them.
+EXPORT_KILL_SCRIPT = r"""
+import os, signal, sys
+from tl_app import atomic
+from tl_app.engine import feature_store
+from tl_app.export import savedmodel
+
+def leave(directory, prefix, suffix=""):
+    os.makedirs(directory, exist_ok=True)
+    fd, path = atomic.make_temp_file(directory, prefix, suffix)
+    os.write(fd, b"x" * 100_000)
+
+export_model = savedmodel.export_model
+def export_then_die(model, signatures, model_dir, *args, **kwargs):
+    path = export_model(model, signatures, model_dir, *args, **kwargs)
+    run_dir = kwargs["run_dir"]
+    leave(os.path.join(run_dir, "checkpoints"), atomic.PREFIX, ".npz")
+    leave(run_dir, atomic.PREFIX)
+    leave(feature_store.default_dir(), feature_store.TEMP_PREFIX, feature_store.TEMP_SUFFIX)
+    half_export = atomic.make_temp_dir(model_dir, savedmodel.EXPORT_PREFIX)
+    leave(half_export, "variables-")
+    os.kill(os.getpid(), signal.SIGKILL)
+savedmodel.export_model = export_then_die
+
+from tl_app.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_sigkill_after_the_export_rename_resumes_without_a_second_version(workdir, cli, feature_store_dir):
+    from tl_app import atomic
+    from tl_app.engine.feature_store import FeatureStore
+
+    (workdir / "kill.py").write_text(EXPORT_KILL_SCRIPT)
+    args = ["run", "digits", "--epochs", "1", "--run-id", "k"]
+    killed = subprocess.run([sys.executable, "kill.py", *args], cwd=workdir, capture_output=True, text=True,
+                            timeout=180, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert killed.returncode == -9, killed.stdout[-2000:] + killed.stderr[-2000:]
+    models, run_dir = workdir / "saved_models" / "digits", workdir / "runs" / "digits" / "k"
+    assert (models / "1" / "saved_model.pb").is_file() and not (run_dir / "complete.json").exists()
+    left = [models, run_dir, run_dir / "checkpoints", feature_store_dir]
+    assert all(any(n.startswith(".tmp-") for n in os.listdir(folder)) for folder in left)
+    _, live = atomic.make_temp_file(str(models))  # a temporary of a live process (this one) is never removed
+
+    result = cli(*args, "--resume")
+    assert result.exit_code == 0, result.output
+    assert f"exported {os.path.join('saved_models', 'digits', '1')} before the restart" in result.output
+    assert sorted(n for n in os.listdir(models) if not n.startswith(".")) == ["1"]  # no second version
+    assert json.loads((run_dir / "complete.json").read_text())["export"] == os.path.join("saved_models", "digits", "1")
+    assert json.loads((models / "1" / "assets.extra" / "run.json").read_text())["run_dir"] == str(run_dir.resolve())
+    # The killed run's temporaries are gone, with the space they held said in the log.
+    assert result.output.count("by killed processes (0.1 MB freed)") == 3, result.output
+    FeatureStore().load("any")  # the next store to open the directory removes its killed writers' temporaries
+    assert [n for folder in left for n in os.listdir(folder) if n.startswith(".tmp-")] == [os.path.basename(live)]

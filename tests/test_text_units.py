@@ -8,7 +8,9 @@ import pytest
 from text_helpers import VOCABULARY, write_tiny_bert_preset
 from tl_app.errors import UserError
 
-SHARED_OP_LIST = "/work/shared/data/tf_text_2_12_1_ops.txt"
+# The op list beside the project (`../shared/` of its root), as the team keeps it; a clone elsewhere has none.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_OP_LIST = os.path.join(PROJECT_ROOT, "..", "shared", "data", "tf_text_2_12_1_ops.txt")
 
 
 def test_packing_truncates_adds_special_tokens_and_pads():
@@ -65,7 +67,7 @@ def test_op_check_finds_keras_hub_round_robin_trim(tmp_path):
     check_servable(str(tmp_path / "ours"))
 
 
-@pytest.mark.skipif(not os.path.isfile(SHARED_OP_LIST), reason="the shared TF-Text 2.12.1 op list is not here")
+@pytest.mark.skipif(not os.path.isfile(SHARED_OP_LIST), reason="no ../shared/data/tf_text_2_12_1_ops.txt beside the project")
 def test_allowed_op_set_is_the_shared_tf_text_2_12_1_list():
     from tl_app.export.servable_ops import TF_TEXT_2_12_1_OPS, read_op_list
 

@@ -11,8 +11,10 @@ Its config is, lowest precedence first: the recipe's defaults, the config file,
 `--epochs`-style flags).
 """
 import dataclasses
+import os
 
 from tl_app import config as config_lib
+from tl_app import log
 from tl_app import config_file as config_file_lib
 from tl_app import recipe_files, registry
 from tl_app.errors import UserError
@@ -66,6 +68,12 @@ def resolve_config(recipe_cls, config_file=None, assignments=(), values=None):
     if config_file is not None:
         cfg = config_lib.apply_values(cfg, config_file.values, name, where=config_file.where)
         origin.update({key: config_file.where(key) for key in config_file.values})
+        repeated = config_file.repeated_values()
+        cfg = config_lib.apply_values(cfg, repeated, name, where=config_file.where)
+        overridden = {item.partition("=")[0].strip() for item in assignments} | set(values or {})
+        for key in sorted(set(repeated) - overridden):
+            log.info(f"{config_file.where(key)}: {key}=auto resolved to {repeated[key]!r} in the run it records;"
+                     f" repeating that (--set {key}=auto resolves it again)")
     cfg = config_lib.apply_overrides(cfg, assignments, name)
     for item in assignments:
         origin.pop(item.partition("=")[0].strip(), None)
@@ -74,7 +82,9 @@ def resolve_config(recipe_cls, config_file=None, assignments=(), values=None):
     for key in given:
         origin.pop(key, None)
     try:
-        config_lib.check_values(cfg, recipe_cls(cfg).metric_names())
+        recipe = recipe_cls(cfg)
+        config_lib.check_values(cfg, recipe.metric_names())
+        recipe.check_config()
     except UserError as exc:
         if exc.key in origin:
             raise UserError(f"{origin[exc.key]}: {exc}", key=exc.key) from None
@@ -85,6 +95,28 @@ def resolve_config(recipe_cls, config_file=None, assignments=(), values=None):
 def load_config_file(path):
     """A parsed config file, or None when `path` is None."""
     return config_file_lib.load(path) if path else None
+
+
+def options_with_file(options, config_file, recipe_name):
+    """`options` with the config file's `init_from` (the export its run started from) for a new run.
+
+    A command naming `--init-from` keeps its own; a run that continues (`--resume`, an existing `--run-id`)
+    takes its weights from its checkpoint instead.
+
+    Args:
+        options: the `RunOptions` the command gives.
+        config_file: the loaded `--config` file, or None.
+        recipe_name: the recipe's name (where its runs live).
+    """
+    from tl_app.pipeline import run_dirs
+
+    recorded = config_file.init_from if config_file is not None else None
+    if not recorded or options.init_from or options.resume:
+        return options
+    if options.run_id and os.path.isdir(run_dirs.run_path(options.logdir, recipe_name, options.run_id)):
+        return options
+    log.info(f"{config_file.path}: its run started from the export {recorded}; so does this one (as --init-from)")
+    return dataclasses.replace(options, init_from=recorded)
 
 
 def run(recipe=None, *, config=None, options=None, **fields):
@@ -118,4 +150,4 @@ def run(recipe=None, *, config=None, options=None, **fields):
     run_options = dataclasses.replace(options or RunOptions(), **chosen)
     values = {k: v for k, v in fields.items() if k not in chosen}
     cfg = resolve_config(cls, loaded, values=values)
-    return run_recipe(cls(cfg), run_options)
+    return run_recipe(cls(cfg), options_with_file(run_options, loaded, cls.name))

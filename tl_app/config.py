@@ -205,11 +205,12 @@ def apply_values(config, values, recipe_name="the recipe", where=lambda key: "co
 # Ranges of numeric fields, by name, checked wherever a config has the field (None passes: "not set").
 AT_LEAST = {
     "epochs": 0, "fine_tune_epochs": 0, "gradual_unfreeze": 0, "early_stopping_patience": 0, "warmup_steps": 0,
-    "learning_rate": 0.0, "fine_tune_learning_rate": 0.0, "min_learning_rate": 0.0, "momentum": 0.0,
+    "learning_rate": 0.0, "min_learning_rate": 0.0, "momentum": 0.0,
     "l1": 0.0, "l2": 0.0, "weight_decay": 0.0, "fine_tune_weight_decay": 0.0,
     "batch_size": 1, "steps_per_execution": 1, "shuffle_buffer": 1, "hidden_units": 1, "step_every_epochs": 1,
 }
-POSITIVE = ("decay_rate", "clipnorm", "clipvalue", "fine_tune_clipnorm", "alpha")
+# fine_tune_learning_rate 0 would be a fine-tune phase that changes nothing (fine_tune_epochs=0 skips it).
+POSITIVE = ("decay_rate", "clipnorm", "clipvalue", "fine_tune_clipnorm", "alpha", "fine_tune_learning_rate")
 # [0, 1). label_smoothing and warmup_fraction are not here: engine.optimizers.check_options checks them, phase overrides too.
 FRACTIONS = ("dropout", "fine_tune_warmup_fraction", "rotation", "zoom", "translation", "contrast",
              "synonym_rate", "insertion_rate", "swap_rate", "deletion_rate")

@@ -6,8 +6,12 @@ beside its logs and export is such a file, so
 
     tl-app run --config runs/digits/<run-id>/config.json
 
-repeats that run. Precedence, lowest first: the recipe's defaults, the file,
-`--set`, then the dedicated flags (`--epochs`, `--seed`, ...).
+repeats that run: it also records the export the run started from
+(`init_from:`, used as `--init-from` for a new run unless the command names
+one) and what its `auto` fields resolved to (`resolved: {weights: offline}`,
+used where the file still says `auto`). Precedence, lowest first: the
+recipe's defaults, the file, `--set`, then the dedicated flags (`--epochs`,
+`--seed`, ...).
 
 Every mistake names the file, the line (where the parser gives one) and the key.
 
@@ -30,7 +34,10 @@ from tl_app.errors import UserError
 # Keys a run writes into its config.json besides the config fields; accepted in any config file.
 RECIPE_KEY = "recipe"
 RECIPE_FILE_KEY = "recipe_file"  # `path.py:Class` of a recipe loaded from a file
-RECORD_KEYS = (RECIPE_KEY, RECIPE_FILE_KEY, "distribution")  # distribution: how it trained (informational)
+INIT_FROM_KEY = "init_from"  # the export `--init-from` started the run from
+RESOLVED_KEY = "resolved"  # what `auto` fields resolved to, e.g. {"weights": "offline"}
+# distribution: how it trained (informational)
+RECORD_KEYS = (RECIPE_KEY, RECIPE_FILE_KEY, "distribution", INIT_FROM_KEY, RESOLVED_KEY)
 SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
 
@@ -44,6 +51,8 @@ class ConfigFile:
         lines: key -> its 1-based line in the file.
         recipe: the recipe the file names (`recipe:`), or None.
         recipe_file: the recipe file it names (`recipe_file:`), or None.
+        init_from: the export the recorded run started from (`init_from:`), or None.
+        resolved: what the recorded run's `auto` fields resolved to (`resolved:`), e.g. {"weights": "offline"}.
     """
 
     path: str
@@ -51,6 +60,13 @@ class ConfigFile:
     lines: Dict[str, int] = field(default_factory=dict)
     recipe: Optional[str] = None
     recipe_file: Optional[str] = None
+    init_from: Optional[str] = None
+    resolved: Dict[str, object] = field(default_factory=dict)
+
+    def repeated_values(self):
+        """`{field: value}` that repeat the recorded run: what its `auto` fields resolved to, where the file
+        still says `auto` (a field edited to another value keeps that value)."""
+        return {key: value for key, value in self.resolved.items() if self.values.get(key) == "auto"}
 
     def where(self, key):
         """`file, line N` of `key` (or just the file when the line is unknown), for messages."""
@@ -125,9 +141,14 @@ def load(path):
         raise UserError(f"{path}: expected a mapping of config fields (key: value), not a {type(data).__name__}.")
     values = {str(k): v for k, v in data.items() if k not in RECORD_KEYS}
     config = ConfigFile(path=path, values=values, lines=lines)
-    for key in (RECIPE_KEY, RECIPE_FILE_KEY):
+    for key in (RECIPE_KEY, RECIPE_FILE_KEY, INIT_FROM_KEY):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             raise UserError(f"{config.where(key)}: {key} must be a string, not {value!r}.", key=key)
         setattr(config, key, value)
+    resolved = data.get(RESOLVED_KEY) or {}
+    if not isinstance(resolved, dict):
+        raise UserError(f"{config.where(RESOLVED_KEY)}: {RESOLVED_KEY} must be a mapping of fields to values"
+                        f" (e.g. weights: offline), not {resolved!r}.", key=RESOLVED_KEY)
+    config.resolved = {str(k): v for k, v in resolved.items()}
     return config

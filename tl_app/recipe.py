@@ -20,6 +20,7 @@ from typing import Any, Callable, ClassVar, Dict, List, Optional
 
 from tl_app.config import RecipeConfig
 from tl_app.export.signatures import ServingSignature  # noqa: F401  (the hook's return type)
+from tl_app.phase_fields import PhaseFields
 
 
 @dataclass
@@ -143,10 +144,31 @@ class Recipe:
         return classifier
 
     # ---- hooks with sensible defaults -----------------------------------
+    def check_config(self):
+        """Raise `UserError` for a config value this recipe cannot use; called before any data is read.
+
+        Default: nothing (types and ranges of the common fields are checked for every recipe).
+        """
     def phases(self, model) -> List[Phase]:
         """Training phases in order. Default: one phase training the whole model."""
         cfg = self.config
         return [Phase("train", cfg.epochs, cfg.learning_rate)]
+
+    def phase_fields(self) -> List[PhaseFields]:
+        """Which config fields each of `phases()` reads (`tl_app.phase_fields`); override it with `phases()`.
+
+        `tl-app config` shows it, and a run warns about a field it sets that none of its phases reads.
+        Default: the one phase `train`, its epochs in `epochs`, every setting from the field of its name.
+        """
+        return [PhaseFields.reading("train", "epochs")]
+
+    def resolved_config(self):
+        """`{field: value}`: what this run's `auto` fields resolved to (after `load_data`), e.g. {"weights": "offline"}.
+
+        Recorded in the run's config.json, so `tl-app run --config` repeats the run with the same weights.
+        Default: nothing to record.
+        """
+        return {}
 
     def augment(self, batched_dataset):
         """Training-only augmentation of batched `(inputs, label)` data. Default: none."""

@@ -20,9 +20,10 @@ def _run_options(function):
         click.option("--export-dir", default="saved_models", show_default=True,
                      help="Base directory of exports: <export-dir>/<recipe>/<version>/."),
         click.option("--logdir", default="runs", show_default=True,
-                     help="TensorBoard logs go to <logdir>/<recipe>/<run-id>/."),
+                     help="TensorBoard logs go to <logdir>/<recipe>/<run-id>/ (never inside --export-dir, nor the reverse)."),
         click.option("--run-id", default=None,
-                     help="Name of the run directory (default: a timestamp). An unfinished run of that name is resumed."),
+                     help="Name of the run directory (default: a timestamp); a name, not a path. An unfinished run of "
+                          "that name is resumed."),
         click.option("--resume", is_flag=True,
                      help="Continue the latest run of RECIPE in --logdir (or --run-id's) from its last checkpoint."),
         click.option("--init-from", type=str, default=None, metavar="EXPORT_DIR",
@@ -36,7 +37,8 @@ def _run_options(function):
                      help="Validation examples written into the export as TF Serving warmup requests."),
         click.option("--strategy", default="auto", show_default=True, metavar="NAME",
                      help="auto, one_device, mirrored, multi_worker or tpu (auto: TPU, TF_CONFIG cluster, >1 GPU, else one device)."),
-        click.option("--tpu", default=None, help="TPU name or grpc:// address (default: TPU_NAME, Colab, or a TPU VM's own)."),
+        click.option("--tpu", default=None, help="TPU name or grpc:// address (default: TPU_NAME, Colab, or a TPU VM's own);"
+                                                 " one that does not resolve is an error."),
         click.option("--loop", default="auto", show_default=True, type=click.Choice(["auto", "fit", "custom"]),
                      help="Keras fit, or the custom strategy.run loop (auto: custom under multi_worker only)."),
         click.option("--gate", default=None, metavar="CONDITIONS",
@@ -56,7 +58,8 @@ def _run_options(function):
 
 
 def _recipe(recipe, p):
-    """The Recipe (class resolved, config resolved) that `tl-app run RECIPE` with parameters `p` names."""
+    """`(Recipe, config file)`: the recipe (class and config resolved) that `tl-app run RECIPE` with parameters `p`
+    names, and its `--config` file (or None)."""
     from tl_app import api
     from tl_app.engine.strategies import STRATEGIES
     from tl_app.errors import UserError
@@ -72,7 +75,7 @@ def _recipe(recipe, p):
     loaded = api.load_config_file(p["config_path"])
     recipe_cls = api.recipe_class(recipe, loaded)
     flags = {"epochs": p["epochs"], "batch_size": p["batch_size"], "data_dir": p["data_dir"], "seed": p["seed"]}
-    return recipe_cls(api.resolve_config(recipe_cls, loaded, p["assignments"], flags))
+    return recipe_cls(api.resolve_config(recipe_cls, loaded, p["assignments"], flags)), loaded
 
 
 @cli.command("run")
@@ -88,12 +91,20 @@ def run(recipe, **p):
     A killed run continues with the same command plus --resume (or --run-id ID):
     training restarts after the last completed epoch of the right phase.
     """
-    recipe_obj = _recipe(recipe, p)
+    recipe_obj, loaded = _recipe(recipe, p)
 
     from tl_app.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from tl_app.pipeline import RunOptions, run_recipe
+    from tl_app.api import options_with_file
+    from tl_app.pipeline import run_recipe
+
+    run_recipe(recipe_obj, options_with_file(_options(p), loaded, recipe_obj.name))
+
+
+def _options(p):
+    """The RunOptions that `tl-app run` parameters `p` give."""
+    from tl_app.pipeline import RunOptions
 
     options = RunOptions(logdir=p["logdir"], export_dir=p["export_dir"], export=not p["no_export"],
                          run_id=p["run_id"], strategy=p["strategy"], tpu=p["tpu"], resume=p["resume"],
@@ -101,7 +112,7 @@ def run(recipe, **p):
                          warmup_examples=p["warmup_examples"], gate=p["gate"], gate_retries=p["gate_retries"])
     if p["no_serving_check"]:
         options.serving_check = False
-    run_recipe(recipe_obj, options)
+    return options
 
 
 @cli.command("launch", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -120,10 +131,11 @@ def launch_command(workers, recipe, run_args):
     """
     from tl_app.engine.launch import launch
     from tl_app.pipeline import run_dirs
-    from tl_app.pipeline.prepare import check_config
+    from tl_app.pipeline.prepare import check_config, check_paths
 
     with run.make_context("tl-app run", [recipe, *run_args]) as ctx:
-        check_config(_recipe(recipe, ctx.params))  # a mistake fails here once, not in every worker
+        check_config(_recipe(recipe, ctx.params)[0])  # a mistake fails here once, not in every worker
+        check_paths(_options(ctx.params))
     args = list(run_args)
     if "--run-id" not in args and not any(a.startswith("--run-id=") for a in args) and "--resume" not in args:
         args += ["--run-id", run_dirs.new_run_id()]  # one id for all workers, named in the logs

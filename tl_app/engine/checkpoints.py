@@ -5,9 +5,10 @@ the full model's weights, the phase's optimizer variables (its iteration count
 drives the learning-rate schedule) and early stopping's best weights, plus
 `checkpoint.json` naming it with the training state: which phase, how many of
 its epochs are done, how many epochs are done over all phases (the next
-TensorBoard step). Files are written to a temporary name, fsynced and renamed,
-and `checkpoint.json` is replaced only after the `.npz` it names is complete, so a
-SIGKILL at any moment leaves the previous checkpoint intact.
+TensorBoard step). Files are written to a temporary name, fsynced and renamed
+(`tl_app.atomic`), and `checkpoint.json` is replaced only after the `.npz` it names
+is complete, so a SIGKILL at any moment leaves the previous checkpoint intact; the
+run that resumes removes the temporaries a killed one left.
 
 Why not `keras.callbacks.BackupAndRestore`: it restores one `fit` call and
 knows nothing of phases (a different trainable set and a fresh optimizer per
@@ -16,11 +17,12 @@ framework's own: phase index + epoch + weights + optimizer variables.
 """
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+
+from tl_app.atomic import write_atomic, write_json
 
 STATE_FILE = "checkpoint.json"
 
@@ -49,21 +51,6 @@ class Checkpoint:
     optimizer_weights: List[np.ndarray]
     best_weights: Optional[List[np.ndarray]]
     path: str
-
-
-def _atomic_write(path, write):
-    """Call `write(file)` on a temporary file beside `path`, fsync, then rename onto `path`."""
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _stack(prefix, arrays):
@@ -95,10 +82,9 @@ class CheckpointStore:
         arrays = {**_stack("model", model_weights), **_stack("optimizer", optimizer_weights)}
         if best_weights is not None:
             arrays.update(_stack("best", best_weights))
-        _atomic_write(path, lambda f: np.savez(f, **arrays))
+        write_atomic(path, lambda f: np.savez(f, **arrays))
         pointer = {"file": name, "state": asdict(state)}
-        _atomic_write(os.path.join(self.directory, STATE_FILE),
-                      lambda f: f.write(json.dumps(pointer, indent=2, sort_keys=True).encode()))
+        write_json(os.path.join(self.directory, STATE_FILE), pointer)
         self._prune(keep_name=name)
         return path
 

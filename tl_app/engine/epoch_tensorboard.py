@@ -1,4 +1,5 @@
-"""The TensorBoard callback every run uses: epoch scalars with the phase, and a look at each phase's end."""
+"""The TensorBoard callback every run uses (epoch scalars with the phase, a look at each phase's end), and what
+a resumed run removes from the logs of the run that was killed (`drop_steps_from`)."""
 import os
 
 import keras
@@ -91,3 +92,78 @@ def keras_spec_unbatched(batched_spec):
     import tensorflow as tf
 
     return tf.nest.map_structure(lambda s: tf.TensorSpec(s.shape[1:], s.dtype), batched_spec)
+
+
+def drop_steps_from(log_dir, step):
+    """Remove from the event files in `log_dir` what was logged after epoch `step - 1`; returns how many values.
+
+    A run killed after TensorBoard logged an epoch but before that epoch's checkpoint trains the
+    epoch again when it resumes; without this, TensorBoard would show that epoch twice. In each
+    file, the summaries after the last `epoch_*` value of an earlier epoch are removed (Keras also
+    logs `evaluation_*_vs_iterations` values, stepped by iterations, before each epoch's own); in a
+    file with no epoch values (a phase's text or images), those at step `step` or later; a
+    record cut short by the kill goes too. Files are rewritten atomically, keeping their names.
+
+    Args:
+        log_dir: a TensorBoard log directory (`<run>/train`, `<run>/validation`).
+        step: the first epoch (TensorBoard step) the resumed run logs: the checkpoint's epoch count.
+    """
+    if not os.path.isdir(log_dir):
+        return 0
+    removed = 0
+    for name in sorted(n for n in os.listdir(log_dir) if ".tfevents." in n):
+        path = os.path.join(log_dir, name)
+        records, cut = _records(path)
+        epochs = [i for i, (_, event) in enumerate(records) if _is_epoch_value(event)]
+        if epochs:
+            kept_until = max([i for i in epochs if records[i][1].step < step], default=-1)
+            keep = [i <= kept_until for i in range(len(records))]
+        else:  # a file of phase texts and phase-end images (one writer each): by step
+            keep = [event.step < step for _, event in records]
+        kept = [record for (record, event), k in zip(records, keep) if k or not event.HasField("summary")]
+        dropped = sum(len(event.summary.value) for (_, event), k in zip(records, keep)
+                      if not k and event.HasField("summary"))
+        if dropped or cut:
+            _rewrite(path, kept)
+            removed += dropped
+    return removed
+
+
+def _is_epoch_value(event):
+    return event.HasField("summary") and any(v.tag.startswith("epoch_") for v in event.summary.value)
+
+
+def _records(path):
+    """`([(record, Event)], cut)`: an event file's records, up to one a kill cut short (`cut` says if there was one)."""
+    import tensorflow as tf
+    from tensorboard.compat.proto import event_pb2
+
+    found = []
+    iterator = tf.data.TFRecordDataset(path).as_numpy_iterator()
+    while True:
+        try:
+            record = next(iterator)
+        except StopIteration:
+            return found, False
+        except tf.errors.DataLossError:
+            return found, True
+        found.append((record, event_pb2.Event.FromString(record)))
+
+
+def _rewrite(path, records):
+    """Replace the event file `path` by `records` (temporary file, then rename; the file's mode kept)."""
+    import tensorflow as tf
+
+    from tl_app import atomic
+
+    fd, tmp = atomic.make_temp_file(os.path.dirname(path))
+    os.close(fd)
+    try:
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for record in records:
+                writer.write(record)
+        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

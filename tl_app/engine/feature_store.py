@@ -12,18 +12,19 @@ matter), every weight, any tokenizer vocabulary, the dtype policy, the
 TensorFlow and Keras versions, and every input and label of the split in
 order. A changed image, weight or setting is a new key; entries are never
 found by name or date. Each entry is `<dir>/<key>.npz`, written to a
-temporary file and renamed, so a killed run leaves no partial entry.
+temporary file and renamed, so a killed run leaves no partial entry; the next
+store to open the directory removes the temporaries of killed runs.
 """
 import hashlib
 import json
 import os
-import tempfile
 
 import numpy as np
 
-from tl_app import log
+from tl_app import atomic, log
 
 FORMAT = b"tl_app-features-v1"
+TEMP_PREFIX, TEMP_SUFFIX = ".tmp-features-", ".npz.tmp"  # an entry being written (tl_app.atomic names the owner)
 
 
 def default_dir():
@@ -124,6 +125,7 @@ class FeatureStore:
     def __init__(self, directory=None):
         self.directory = directory or default_dir()
         self._extractor = self._digest = None
+        self._checked = False
 
     def extractor_hash(self, extractor):
         """`extractor_digest(extractor)`, computed once per store (an extractor is frozen while its features are cached)."""
@@ -134,8 +136,15 @@ class FeatureStore:
     def path(self, key):
         return os.path.join(self.directory, f"{key}.npz")
 
+    def _remove_stale(self):
+        """Once per store: remove the entries killed runs left half-written (their owner process is gone)."""
+        if not self._checked:
+            self._checked = True
+            atomic.remove_stale(self.directory, TEMP_PREFIX, TEMP_SUFFIX)
+
     def load(self, key):
         """`(features, labels)` stored under `key`, or None (missing, or unreadable: then it is recomputed)."""
+        self._remove_stale()
         path = self.path(key)
         if not os.path.exists(path):
             return None
@@ -154,15 +163,10 @@ class FeatureStore:
         path = self.path(key)
         try:
             os.makedirs(self.directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key[:12]}-", suffix=".npz.tmp", dir=self.directory)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    # float32 always: numpy cannot read back the bfloat16 of mixed precision.
-                    np.savez(out, features=np.asarray(features, np.float32), labels=labels)
-                os.replace(tmp, path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            self._remove_stale()
+            # float32 always: numpy cannot read back the bfloat16 of mixed precision.
+            atomic.write_atomic(path, lambda out: np.savez(out, features=np.asarray(features, np.float32), labels=labels),
+                                TEMP_PREFIX, TEMP_SUFFIX)
         except OSError as error:
             log.warn(f"could not keep the features in {self.directory} ({error.strerror or error});"
                      " this run is unaffected, the next one computes them again")

@@ -13,7 +13,8 @@
   Colab's `COLAB_TPU_ADDR`, or the local TPU of a Cloud TPU VM.
 - `auto`: TPU when one resolves, else multi_worker when TF_CONFIG names a
   cluster, else mirrored when more than one GPU is visible, else one device.
-  The choice and its reason are logged.
+  The choice and its reason are logged. A TPU found in the environment that
+  does not resolve is logged and skipped; one named by `--tpu` is an error.
 
 `batch_size` is always the GLOBAL batch: each replica gets batch_size / replicas.
 """
@@ -192,14 +193,14 @@ def _mirrored(reason="requested"):
                     f"{len(cpus)} CPU device(s). Use --strategy one_device (or auto).")
 
 
-def _tpu(name, reason="requested"):
+def _tpu(name, reason="requested", where="--strategy tpu", hint="pass --tpu NAME or use --strategy auto"):
     import tensorflow as tf
 
     try:
         resolver = connect_tpu(name)
     except Exception as exc:  # the resolver raises ValueError, NotFoundError, ... depending on the environment
-        raise UserError(f"--strategy tpu: no TPU resolves for {name!r} ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); pass --tpu NAME or use --strategy auto.") from None
+        raise UserError(f"{where}: no TPU resolves for {name!r} ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); {hint}.") from None
     return StrategyChoice(tf.distribute.TPUStrategy(resolver), "tpu", "tpu", reason)
 
 
@@ -256,6 +257,9 @@ def choose_strategy(name="auto", tpu=None, environ=None, collective_timeout=None
 
 def _auto(tpu, env, tf_config, collective_timeout):
     tpu_name = tpu_name_from_env(tpu, env)
+    if tpu:  # named on the command line: a TPU was asked for, so no other device stands in for it
+        return _tpu(tpu, reason=f"auto: TPU {tpu!r} resolved", where=f"--tpu {tpu}",
+                    hint="check the name (or grpc:// address), or leave --tpu out to train on this machine's devices")
     if tpu_name is not None:
         try:
             return _tpu(tpu_name, reason=f"auto: TPU {tpu_name!r} resolved")

@@ -6,13 +6,13 @@
 Both the run's `evaluate` stage and `tl-app evaluate` (an export) go through here,
 so a run and a later evaluation of its export report the same things the same way.
 """
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 import numpy as np
 
+from tl_app import atomic
 from tl_app.evaluate import metrics as metrics_lib
 from tl_app.evaluate import plots, tables
 from tl_app.evaluate.predictions import Predictions
@@ -91,8 +91,7 @@ class Evaluation:
     # ---- files --------------------------------------------------------------------
     def write(self, directory):
         """metrics.json, predictions.csv and the rendered figures into `directory`; returns the figure files."""
-        with open(os.path.join(directory, "metrics.json"), "w", encoding="utf-8") as f:
-            json.dump(self.metrics, f, indent=2, sort_keys=True)
+        atomic.write_json(os.path.join(directory, "metrics.json"), self.metrics)  # a kill leaves old or new
         self.predictions.write_csv(os.path.join(directory, "predictions.csv"))
         written = {}
         for name, png in self.figures.items():

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from tl_app import atomic
 from tl_app.errors import RunRejected, UserError
 
 GATE_FILE = "gate.json"
@@ -155,5 +156,4 @@ def failures(decision):
 
 
 def write(run_dir, decision):
-    with open(os.path.join(run_dir, GATE_FILE), "w", encoding="utf-8") as f:
-        json.dump(decision, f, indent=2, sort_keys=True)
+    atomic.write_json(os.path.join(run_dir, GATE_FILE), decision)

@@ -30,8 +30,8 @@ Examples:
 """
 import os
 import re
-import tempfile
 
+from tl_app import atomic
 from tl_app.errors import UserError
 from tl_app.export.savedmodel import _locked  # the export lock, here on the base directory: one writer at a time
 
@@ -88,19 +88,10 @@ def to_text(config):
 
 
 def write(path, config):
-    """Write `config` to `path` atomically (a temporary file beside it, fsynced, renamed over it)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-models-config-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(to_text(config))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write `config` to `path` atomically (`tl_app.atomic`: a temporary file beside it, fsynced, renamed over it)."""
+    text = to_text(config).encode("utf-8")
+    # 0o644: the model server may run as another user.
+    atomic.write_atomic(os.path.abspath(path), lambda f: f.write(text), prefix=".tmp-models-config-", mode=0o644)
 
 
 def _base_root(config, base_dir):

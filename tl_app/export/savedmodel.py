@@ -10,15 +10,21 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 
+from tl_app import atomic
 from tl_app.errors import UserError
 from tl_app.export.signatures import ServingSignature  # noqa: F401  (part of this module's API)
 
 ASSETS_EXTRA = "assets.extra"
 # Keras weights of the exported model, beside the SavedModel: `tl-app run --init-from` loads them.
 KERAS_WEIGHTS = "model.weights.h5"
+# ASCII digits only: str.isdigit() accepts "²" and "١", which int() refuses or TF Serving does not read as versions.
+VERSION_NAME = re.compile("[0-9]+")
+RUN_FILE = "run.json"  # in assets.extra: the run that made the export
+EXPORT_PREFIX = ".tmp-export-"  # an export being written (hidden: TF Serving ignores it)
 
 
 def check_export_dir(base_dir):
@@ -36,10 +42,10 @@ def check_export_dir(base_dir):
 
 
 def versions(model_dir):
-    """The integer version numbers present under `model_dir`, sorted."""
+    """The integer version numbers present under `model_dir`, sorted (other names, e.g. "²" or "v2", are not versions)."""
     if not os.path.isdir(model_dir):
         return []
-    return sorted(int(name) for name in os.listdir(model_dir) if name.isdigit())
+    return sorted(int(name) for name in os.listdir(model_dir) if VERSION_NAME.fullmatch(name))
 
 
 def next_version(model_dir):
@@ -57,15 +63,44 @@ def _locked(model_dir):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _write_assets_extra(export_path, class_names, config_dict, metrics):
+def _write_assets_extra(export_path, class_names, config_dict, metrics, run=None):
     extra = os.path.join(export_path, ASSETS_EXTRA)
     os.makedirs(extra, exist_ok=True)
     with open(os.path.join(extra, "labels.txt"), "w", encoding="utf-8") as f:
         f.write("".join(f"{name}\n" for name in class_names))
-    with open(os.path.join(extra, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(config_dict, f, indent=2, sort_keys=True)
-    with open(os.path.join(extra, "metrics.json"), "w", encoding="utf-8") as f:
-        json.dump(metrics, f, indent=2, sort_keys=True)
+    documents = {"config.json": config_dict, "metrics.json": metrics, RUN_FILE: run}
+    for name, document in documents.items():
+        if document is not None:
+            with open(os.path.join(extra, name), "w", encoding="utf-8") as f:
+                json.dump(document, f, indent=2, sort_keys=True)
+
+
+def remove_stale_exports(model_dir):
+    """Remove the half-written exports (temporary directories) of killed processes under `model_dir`."""
+    atomic.remove_stale(model_dir, EXPORT_PREFIX)
+
+
+def run_record(run_dir):
+    """What an export records of the run that made it (`assets.extra/run.json`): its run directory."""
+    return {"run_dir": os.path.realpath(run_dir), "run_id": os.path.basename(os.path.normpath(run_dir))}
+
+
+def export_of_run(model_dir, run_dir):
+    """The version under `model_dir` that the run `run_dir` exported, or None.
+
+    A run killed after its export was renamed into place, before it was marked complete, finds
+    its export here when it resumes, instead of publishing the same model as a second version.
+    """
+    wanted = run_record(run_dir)["run_dir"]
+    for version in reversed(versions(model_dir)):
+        path = os.path.join(model_dir, str(version))
+        try:
+            with open(os.path.join(path, ASSETS_EXTRA, RUN_FILE), encoding="utf-8") as f:
+                if json.load(f).get("run_dir") == wanted:
+                    return path
+        except (OSError, ValueError, AttributeError):
+            continue  # another tool's export, or one made before exports recorded their run
+    return None
 
 
 def keras_weights_path(export_path):
@@ -74,7 +109,7 @@ def keras_weights_path(export_path):
 
 
 def export_model(model, signatures, model_dir, class_names, config_dict, metrics, keras_weights=False,
-                 before_publish=()):
+                 before_publish=(), run_dir=None):
     """Write a complete new version under `model_dir`; return its path.
 
     Args:
@@ -88,13 +123,15 @@ def export_model(model, signatures, model_dir, class_names, config_dict, metrics
             new run can start from this export (`tl-app run --init-from`); TF Serving ignores it.
         before_publish: callables run with the complete export's temporary directory before it takes a version
             (add files such as warmup requests, check it); one that raises publishes nothing.
+        run_dir: the run that made it, recorded in `assets.extra/run.json` (`run_record`; see `export_of_run`).
     """
     import keras
 
     if "serving_default" not in signatures:
         raise ValueError("an export needs a 'serving_default' signature")
     os.makedirs(model_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-export-", dir=model_dir)
+    remove_stale_exports(model_dir)
+    tmp = atomic.make_temp_dir(model_dir, EXPORT_PREFIX)
     try:
         archive = keras.export.ExportArchive()
         archive.track(model)
@@ -103,7 +140,7 @@ def export_model(model, signatures, model_dir, class_names, config_dict, metrics
             sig = signatures[name]
             archive.add_endpoint(name=name, fn=sig.fn, input_signature=sig.input_signature)
         archive.write_out(tmp, verbose=False)
-        _write_assets_extra(tmp, class_names, config_dict, metrics)
+        _write_assets_extra(tmp, class_names, config_dict, metrics, run_record(run_dir) if run_dir else None)
         if keras_weights:
             model.save_weights(keras_weights_path(tmp))
         for hook in before_publish:

@@ -38,6 +38,7 @@ from tl_app.errors import UserError
 from tl_app.image import augmentation, unfreezing
 from tl_app.image.config import ImageConfig
 from tl_app.image.model import build_image_classifier
+from tl_app.phase_fields import PhaseFields
 from tl_app.recipe import DataSplits, FeatureCache, Phase, Recipe
 
 MIN_IMAGE_SIZE = 32  # MobileNetV2's smallest input
@@ -100,6 +101,12 @@ class ImageClassification(Recipe):
         cfg = self.config
         return resolve_weights(cfg.weights, cfg.alpha, cfg.image_size)
 
+    def resolved_config(self):
+        """`{"weights": "imagenet" | "offline"}` when `weights=auto` chose them (recorded in config.json)."""
+        if self._weights is None or self.config.weights.strip().lower() != "auto":
+            return {}
+        return {"weights": self._weights.choice}
+
     # ---- model -----------------------------------------------------------
     def build_model(self, data: DataSplits):
         from tl_app.engine.regularizers import head_regularizer
@@ -115,6 +122,14 @@ class ImageClassification(Recipe):
         return self._classifier.model
 
     # ---- training --------------------------------------------------------
+    def phase_fields(self):
+        """Both phases read the common fields; fine-tuning reads `fine_tune_learning_rate` when it is set."""
+        cfg = self.config
+        rate = "learning_rate" if cfg.fine_tune_learning_rate is None else "fine_tune_learning_rate"
+        return [PhaseFields.reading("head", "epochs"),
+                PhaseFields.reading("fine_tune", "fine_tune_epochs", learning_rate=rate, fine_tune_at="fine_tune_at",
+                                    gradual_unfreeze="gradual_unfreeze")]
+
     def phases(self, model) -> List[Phase]:
         cfg = self.config
         classifier = self._classifier_of(model)
@@ -145,7 +160,7 @@ class ImageClassification(Recipe):
         cfg = self.config
         start = (unfreezing.check_fine_tune_at(base, cfg.fine_tune_at) if cfg.fine_tune_at is not None
                  else unfreezing.default_fine_tune_at(base))
-        learning_rate = cfg.fine_tune_learning_rate or cfg.learning_rate / 10
+        learning_rate = cfg.learning_rate / 10 if cfg.fine_tune_learning_rate is None else cfg.fine_tune_learning_rate
         if cfg.gradual_unfreeze <= 0:
             return [Phase("fine_tune", cfg.fine_tune_epochs, learning_rate,
                           prepare=self._unfreezer(base, start, "fine_tune"), augment=cfg.augment)]

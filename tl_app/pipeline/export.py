@@ -32,18 +32,19 @@ def write_warmup(ctx, export_dir):
     warmup.write_warmup_file(export_dir, inputs, model_name=ctx.recipe.name, limit=limit)
 
 
-def write_model(ctx, model_dir, metrics, before_publish=()):
+def write_model(ctx, model_dir, metrics, before_publish=(), run_dir=None):
     """A complete SavedModel version of the trained model under `model_dir` (serving signatures, labels,
     config, `metrics`, Keras weights); returns its path. Also how the gate keeps a rejected model.
 
     Args:
         before_publish: callables run on the complete export before it takes a version (warmup, serving check).
+        run_dir: the run that made it, recorded in the export (a resumed run finds its own export by it).
     """
     recipe, data = ctx.recipe, ctx.data
     # Looked up on the module at run time, so a test can wrap it.
     return savedmodel.export_model(ctx.model, recipe.serving_signatures(ctx.model, data.class_names), model_dir,
                                    data.class_names, ctx.config_dict, metrics, keras_weights=True,
-                                   before_publish=before_publish)
+                                   before_publish=before_publish, run_dir=run_dir)
 
 
 class Export(Stage):
@@ -55,14 +56,32 @@ class Export(Stage):
         return ctx.options.export
 
     def run(self, ctx):
+        recipe = ctx.recipe
+        model_dir = os.path.join(ctx.options.export_dir, recipe.name)
+        # Killed after its export was renamed into place but before it was marked complete: that export
+        # is this run's (every worker decides alike: they read the same shared export directory).
+        made = savedmodel.export_of_run(model_dir, ctx.continuing) if ctx.continuing else None
+        if made:
+            savedmodel.remove_stale_exports(model_dir)
+            if ctx.is_chief:
+                log.info(f"exported {made} before the restart; not exporting it again")
+                self._published(ctx, made)
+            return
         base = ctx.options.export_dir if ctx.is_chief else os.path.join(ctx.scratch, "export")
         hooks = [lambda tmp: write_warmup(ctx, tmp), *ctx.before_publish] if ctx.is_chief else []
         metrics = {**ctx.metrics, "gate": ctx.gate} if ctx.gate else ctx.metrics  # a passed gate's decision
-        path = write_model(ctx, os.path.join(base, ctx.recipe.name), metrics, before_publish=hooks)
+        path = write_model(ctx, os.path.join(base, recipe.name), metrics, before_publish=hooks,
+                           run_dir=ctx.run_dir if ctx.is_chief else None)
         if ctx.is_chief:
-            ctx.export_path = path
             log.info(f"exported {path}")
-            try:
-                models_config.update(base)
-            except UserError as exc:  # a hand-edited file that no longer parses: left alone, the export stands
-                log.warn(f"{exc} Left as it is: fix it, then `tl-app models-config {base}` rewrites it.")
+            self._published(ctx, path)
+
+    @staticmethod
+    def _published(ctx, path):
+        """The chief's export is the run's; models.config names the models now there."""
+        ctx.export_path = path
+        base = ctx.options.export_dir
+        try:
+            models_config.update(base)
+        except UserError as exc:  # a hand-edited file that no longer parses: left alone, the export stands
+            log.warn(f"{exc} Left as it is: fix it, then `tl-app models-config {base}` rewrites it.")

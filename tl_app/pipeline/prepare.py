@@ -9,12 +9,17 @@ import json
 import os
 import tempfile
 
+from tl_app import atomic
 from tl_app import config as config_lib
 from tl_app import log
+from tl_app.config_file import INIT_FROM_KEY, RESOLVED_KEY
 from tl_app.errors import UserError
 from tl_app.export import savedmodel
+from tl_app.phase_fields import unused_fields
 from tl_app.pipeline import run_dirs
 from tl_app.pipeline.context import Stage
+
+SCRATCH_PREFIX = "tl-app-worker-"  # a non-chief worker's scratch directory, in the system's temporary directory
 
 
 def check_config(recipe):
@@ -24,7 +29,15 @@ def check_config(recipe):
 
     config_lib.check_values(recipe.config, recipe.metric_names())
     check_options(recipe.config)
+    recipe.check_config()
     mixed_precision_policy(recipe.config.mixed_precision, "cpu")  # validates the value
+
+
+def check_paths(options):
+    """`--run-id` is a name, and the run and export directories are apart (exports need them only when exporting)."""
+    run_dirs.check_run_id(options.run_id)
+    if options.export:
+        run_dirs.check_apart(options.logdir, options.export_dir)
 
 
 def check_init_from(path, recipe_name):
@@ -48,6 +61,12 @@ def check(ctx):
     """Config ranges, the export directory, `--init-from`, and which run (if any) this continues."""
     recipe, options = ctx.recipe, ctx.options
     check_config(recipe)
+    check_paths(options)
+    warnings, notes = unused_fields(recipe)
+    for line in warnings:
+        log.warn(line)
+    for line in notes:
+        log.info(line)
     if options.export:
         savedmodel.check_export_dir(options.export_dir)
         if not 0 <= options.warmup_examples <= 1000:  # TF Serving reads at most 1000 warmup records
@@ -110,6 +129,24 @@ def _count(dataset):
     return None if n in (int(tf.data.UNKNOWN_CARDINALITY), int(tf.data.INFINITE_CARDINALITY)) else n
 
 
+def _record(ctx):
+    """What repeats the run besides its fields: the export it started from, what its `auto` fields resolved to.
+
+    A resumed run keeps what its start recorded (its weights come from the checkpoint, not from these).
+    """
+    saved = os.path.join(ctx.continuing, "config.json") if ctx.continuing else None
+    if saved and os.path.isfile(saved):
+        recorded = run_dirs.read_json(ctx.continuing, "config.json")
+        return {key: recorded[key] for key in (INIT_FROM_KEY, RESOLVED_KEY) if key in recorded}
+    record = {}
+    if ctx.options.init_from:
+        record[INIT_FROM_KEY] = os.path.abspath(ctx.options.init_from)
+    resolved = ctx.recipe.resolved_config()
+    if resolved:
+        record[RESOLVED_KEY] = resolved
+    return record
+
+
 def open_run_dir(ctx):
     """The run directory (new, or the one being continued) with config.json; a worker's scratch directory.
 
@@ -118,13 +155,18 @@ def open_run_dir(ctx):
     """
     recipe, options, cfg, choice, data = ctx.recipe, ctx.options, ctx.config, ctx.choice, ctx.data
     if not choice.is_chief:
-        ctx.scratch = tempfile.mkdtemp(prefix="tl-app-worker-")
+        atomic.remove_stale(tempfile.gettempdir(), SCRATCH_PREFIX)  # scratch of killed workers
+        ctx.scratch = atomic.make_temp_dir(tempfile.gettempdir(), SCRATCH_PREFIX)
         _exit_cleanly_on_sigterm()  # `tl-app launch` stops workers with SIGTERM: remove the scratch directory
     if ctx.continuing:
         ctx.run_dir = ctx.continuing
+        if choice.is_chief:  # what a killed run was writing when it died
+            for folder in (ctx.run_dir, os.path.join(ctx.run_dir, "checkpoints")):
+                atomic.remove_stale(folder)
     elif choice.is_chief:
         ctx.run_dir = ctx.created_run_dir = run_dirs.create_run_dir(options.logdir, recipe.name, options.run_id)
     ctx.config_dict["distribution"] = choice.to_dict(cfg.batch_size)
+    ctx.config_dict.update(_record(ctx))
     if choice.is_chief:
         run_dirs.write_json(ctx.run_dir, "config.json", ctx.config_dict)
     log.info(f"run {ctx.run_dir or '(non-chief worker: writing to ' + ctx.scratch + ')'} "

@@ -3,11 +3,45 @@ import datetime
 import json
 import os
 
+from tl_app import atomic
 from tl_app.errors import UserError
 
 
 def new_run_id():
     return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def check_run_id(run_id):
+    """UserError unless `run_id` is a name: it names a directory under `<logdir>/<recipe>/`, never a path.
+
+    Examples:
+        >>> check_run_id("exp-1")
+        >>> check_run_id("../elsewhere")
+        Traceback (most recent call last):
+        ...
+        tl_app.errors.UserError: --run-id ../elsewhere: a run id is a name, not a path (no '/', '..' or absolute path); e.g. --run-id exp1.
+    """
+    if run_id is None:
+        return
+    if not run_id.strip() or run_id in (".", "..") or any(c in run_id for c in ("/", "\\", "\0")):
+        raise UserError(f"--run-id {run_id}: a run id is a name, not a path (no '/', '..' or absolute path);"
+                        " e.g. --run-id exp1.")
+
+
+def _inside(path, folder):
+    return os.path.commonpath([path, folder]) == folder
+
+
+def check_apart(logdir, export_dir):
+    """UserError when `logdir` and `export_dir` are the same directory or one holds the other.
+
+    A run writes freely under its run directory; nested in the export directory it could write into
+    a published version (a run id `3` is the directory of version 3), and the reverse mixes exports with runs.
+    """
+    runs, exports = os.path.realpath(logdir), os.path.realpath(export_dir)
+    if runs == exports or _inside(runs, exports) or _inside(exports, runs):
+        raise UserError(f"--logdir {logdir} and --export-dir {export_dir} overlap (one is inside the other); runs and"
+                        " published versions need directories apart, e.g. --logdir runs --export-dir saved_models.")
 
 
 def create_run_dir(logdir, recipe_name, run_id=None):
@@ -32,8 +66,8 @@ def create_run_dir(logdir, recipe_name, run_id=None):
 
 
 def write_json(run_dir, filename, payload):
-    with open(os.path.join(run_dir, filename), "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
+    """`run_dir/filename` as JSON, written atomically: a kill leaves the old file or the new one."""
+    atomic.write_json(os.path.join(run_dir, filename), payload)
 
 
 COMPLETE_FILE = "complete.json"
@@ -101,7 +135,7 @@ def existing_run(logdir, recipe_name, run_id=None, resume=False):
     return path
 
 
-def check_same_config(run_dir, config_dict, ignore=("distribution",)):
+def check_same_config(run_dir, config_dict, ignore=("distribution", "init_from", "resolved")):
     """UserError naming the fields where this command's config differs from the run's config.json."""
     config_path = os.path.join(run_dir, "config.json")
     if not os.path.isfile(config_path):

@@ -25,6 +25,16 @@ def build_model(ctx):
         log.info(f"initial weights from the export {ctx.options.init_from}")
 
 
+def _forget_logged_after(run_dir, epoch):
+    """Epochs the killed run logged but did not checkpoint are trained again: drop their TensorBoard values."""
+    from tl_app.engine.epoch_tensorboard import drop_steps_from
+
+    removed = sum(drop_steps_from(os.path.join(run_dir, split), epoch) for split in ("train", "validation"))
+    if removed:
+        log.info(f"removed {removed} TensorBoard value(s) logged after the checkpoint: epoch {epoch + 1} on is"
+                 " trained (and logged) again")
+
+
 def make_trainer(ctx):
     """The Trainer: standard callbacks, a checkpoint after every epoch, and the checkpoint to resume from."""
     from tl_app.engine.checkpoints import CheckpointStore
@@ -36,6 +46,8 @@ def make_trainer(ctx):
                  f"{s.phase_epochs_done} of its epochs done, {s.epoch} epoch(s) in all")
     elif ctx.continuing:
         log.info(f"continuing {ctx.run_dir}: it has no checkpoint yet, training from the start")
+    if ctx.continuing and ctx.is_chief:
+        _forget_logged_after(ctx.run_dir, resume_from.state.epoch if resume_from else 0)
     # Looked up on the module at run time, so a test (or a plugin) can add callbacks there.
     callbacks = trainer_lib.standard_callbacks(ctx.write_dir)
     ctx.trainer = trainer_lib.Trainer(ctx.recipe, ctx.data, ctx.model, callbacks, ctx.choice.strategy,

@@ -23,7 +23,7 @@ from typing import List, Optional
 import numpy as np
 
 from tl_app.errors import UserError
-from tl_app.export import models_config
+from tl_app.export import models_config, savedmodel
 
 MAX_SHOWN = 60
 
@@ -42,8 +42,9 @@ def resolve_model(model, local_required=True):
     if os.path.isfile(os.path.join(model, "saved_model.pb")):
         path = os.path.normpath(model)
         base = os.path.basename(path)
-        name = os.path.basename(os.path.dirname(path)) if base.isdigit() else base
-        return ModelRef(name, int(base) if base.isdigit() else None, path)
+        numbered = savedmodel.VERSION_NAME.fullmatch(base)  # "²".isdigit() is true, int("²") raises
+        name = os.path.basename(os.path.dirname(path)) if numbered else base
+        return ModelRef(name, int(base) if numbered else None, path)
     versions = models_config.version_numbers(model)
     if versions:
         path = os.path.normpath(model)

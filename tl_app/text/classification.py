@@ -4,10 +4,11 @@
 a recipe (`sst2`, `text_folder`, `text_csv`, or yours) says only where its
 texts come from, by implementing `load_texts()`.
 
-Encoder (`preset`): a keras-hub BERT preset name (default
-`bert_base_en_uncased`, downloaded by keras-hub when online), a local
-keras-hub preset or Hugging Face BERT directory, or `offline` (all-MiniLM-L6-v2
-from `tl-app assets minilm`); see `text.presets`.
+Encoder (`preset`): `auto` (the default: keras-hub's `bert_base_en_uncased`
+when it can be downloaded, else the offline encoder; the log names which), a
+keras-hub BERT preset name, a local keras-hub preset or Hugging Face BERT
+directory, or `offline` (all-MiniLM-L6-v2 from `tl-app assets minilm`); see
+`text.presets`.
 
 Training runs in two phases (`tl_app.recipe.Phase`):
 1. `head`: the encoder frozen, a new softmax head trained with Adam at
@@ -36,10 +37,15 @@ import numpy as np
 
 from tl_app import log
 from tl_app.errors import UserError
+from tl_app.phase_fields import PhaseFields
 from tl_app.recipe import DataSplits, FeatureCache, Phase, Recipe
 from tl_app.text.config import TextConfig
 
 TOKEN_COUNT_BATCH = 512
+# The fine-tune phase's settings and the fields it reads them from (the head phase reads the common ones).
+FINE_TUNE_FIELDS = {"learning_rate": "fine_tune_learning_rate", "optimizer": "fine_tune_optimizer",
+                    "weight_decay": "fine_tune_weight_decay", "lr_schedule": "fine_tune_lr_schedule",
+                    "warmup_fraction": "fine_tune_warmup_fraction", "clipnorm": "fine_tune_clipnorm"}
 
 
 class BertTextClassification(Recipe):
@@ -83,6 +89,12 @@ class BertTextClassification(Recipe):
         self._tokenizer = load_tokenizer(self._preset)
         raw = self.load_texts()
         return self._to_splits(raw)
+
+    def resolved_config(self):
+        """`{"preset": "bert_base_en_uncased" | "offline"}` when `preset=auto` chose it (recorded in config.json)."""
+        if self._preset is None or self.config.preset.strip() != "auto":
+            return {}
+        return {"preset": self._preset.choice}
 
     def load_texts(self):
         raise NotImplementedError(f"{type(self).__name__} must implement load_texts()")
@@ -162,6 +174,11 @@ class BertTextClassification(Recipe):
         return self._classifier.model
 
     # ---- training --------------------------------------------------------
+    def phase_fields(self):
+        """The head phase reads the common fields (`optimizer`, `weight_decay`, ...); fine-tuning its `fine_tune_*` ones."""
+        return [PhaseFields.reading("head", "epochs"),
+                PhaseFields.reading("fine_tune", "fine_tune_epochs", **FINE_TUNE_FIELDS)]
+
     def phases(self, model) -> List[Phase]:
         cfg = self.config
         classifier = self._classifier_of(model)
@@ -169,13 +186,12 @@ class BertTextClassification(Recipe):
                      feature_cache=self._head_feature_cache(classifier), augment=cfg.augment)
         phases = [head]
         if cfg.fine_tune_epochs > 0:
+            fine = self.phase_fields()[1]
             phases.append(Phase(
                 "fine_tune", cfg.fine_tune_epochs, cfg.fine_tune_learning_rate,
                 prepare=lambda m: unfreeze(classifier.backbone, self.pooling()),
                 augment=cfg.augment,
-                options={"optimizer": cfg.fine_tune_optimizer, "weight_decay": cfg.fine_tune_weight_decay,
-                         "lr_schedule": cfg.fine_tune_lr_schedule, "warmup_fraction": cfg.fine_tune_warmup_fraction,
-                         "clipnorm": cfg.fine_tune_clipnorm},
+                options=fine.options(cfg),  # fine_tune_optimizer, fine_tune_weight_decay, ...
             ))
         return phases
 

