@@ -57,7 +57,7 @@ def _locked(model_dir):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _write_assets_extra(export_path, class_names, config_dict, metrics):
+def _write_assets_extra(export_path, class_names, config_dict, metrics, extra_files=None):
     extra = os.path.join(export_path, ASSETS_EXTRA)
     os.makedirs(extra, exist_ok=True)
     with open(os.path.join(extra, "labels.txt"), "w", encoding="utf-8") as f:
@@ -66,6 +66,9 @@ def _write_assets_extra(export_path, class_names, config_dict, metrics):
         json.dump(config_dict, f, indent=2, sort_keys=True)
     with open(os.path.join(extra, "metrics.json"), "w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=2, sort_keys=True)
+    for name, content in (extra_files or {}).items():
+        with open(os.path.join(extra, name), "wb") as f:
+            f.write(content.encode("utf-8") if isinstance(content, str) else content)
 
 
 def keras_weights_path(export_path):
@@ -73,7 +76,20 @@ def keras_weights_path(export_path):
     return os.path.join(export_path, ASSETS_EXTRA, KERAS_WEIGHTS)
 
 
-def export_model(model, signatures, model_dir, class_names, config_dict, metrics, keras_weights=False):
+def publish(tmp, model_dir):
+    """Rename the complete directory `tmp` (made inside `model_dir`) to the next free version; return its path.
+
+    Under the lock, so two writers never take the same number; nothing is overwritten.
+    """
+    os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a model server may run as another user
+    with _locked(model_dir):
+        final = os.path.join(model_dir, str(next_version(model_dir)))
+        os.rename(tmp, final)
+    return final
+
+
+def export_model(model, signatures, model_dir, class_names, config_dict, metrics, keras_weights=False,
+                 extra_files=None):
     """Write a complete new version under `model_dir`; return its path.
 
     Args:
@@ -85,6 +101,7 @@ def export_model(model, signatures, model_dir, class_names, config_dict, metrics
         metrics: test metrics, written to `assets.extra/metrics.json`.
         keras_weights: also write `assets.extra/model.weights.h5` (the model's Keras weights) so a
             new run can start from this export (`tl-app run --init-from`); TF Serving ignores it.
+        extra_files: more files for `assets.extra/`, name -> str or bytes (`Recipe.export_files`).
     """
     import keras
 
@@ -100,15 +117,10 @@ def export_model(model, signatures, model_dir, class_names, config_dict, metrics
             sig = signatures[name]
             archive.add_endpoint(name=name, fn=sig.fn, input_signature=sig.input_signature)
         archive.write_out(tmp, verbose=False)
-        _write_assets_extra(tmp, class_names, config_dict, metrics)
+        _write_assets_extra(tmp, class_names, config_dict, metrics, extra_files)
         if keras_weights:
             model.save_weights(keras_weights_path(tmp))
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a model server may run as another user
-        with _locked(model_dir):
-            version = next_version(model_dir)
-            final = os.path.join(model_dir, str(version))
-            os.rename(tmp, final)
-        return final
+        return publish(tmp, model_dir)
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)

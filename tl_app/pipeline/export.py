@@ -26,6 +26,7 @@ class Export(Stage):
             ctx.config_dict,
             ctx.metrics,
             keras_weights=True,
+            extra_files=recipe.export_files(ctx.model),
         )
         if ctx.is_chief:
             ctx.export_path = path
