@@ -25,6 +25,9 @@ setup(
         "pillow>=10",
         "tqdm",  # progress of image decoding at load time
         "pyyaml>=6",  # `--config run.yaml` (with line numbers for every key)
+        # The LiteRT interpreter that runs and measures converted .tflite models (`tl-app tflite`): the
+        # successor of tf.lite.Interpreter, which TF 2.21 deprecates. 2.3 installs here with numpy 2.x.
+        "ai-edge-litert>=2.3,<3",
     ],
     extras_require={
         "test": ["pytest>=8"],
