@@ -5,6 +5,7 @@ group (`cli.group.cli`): `recipes` (list, config), `run` (run, launch), `assets`
 A new command is a module here, imported below.
 """
 from tl_app.cli import assets, recipes, run  # noqa: F401  (each adds its commands to the group)
+from tl_app.cli import tflite  # noqa: F401  (tl-app tflite)
 from tl_app.cli.group import cli, main
 
 __all__ = ["cli", "main"]

@@ -1,11 +1,12 @@
 """A run of a recipe as a pipeline of named stages over one `RunContext`:
 
-    prepare -> train -> evaluate -> export -> finish
+    prepare -> train -> evaluate -> export -> [tflite] -> finish
 
 - `prepare` (`pipeline.prepare`): checks, strategy and numerics, data, run directory and its config.json;
 - `train` (`pipeline.train`): build the model under the strategy, init-from / resume, every phase;
 - `evaluate` (`pipeline.evaluate`): test metrics, metrics.json, the printed table;
 - `export` (`pipeline.export`): a new SavedModel version (skipped with `--no-export`);
+- `tflite` (`pipeline.tflite`): TFLite models of that export, evaluated (only with `--set tflite=...`);
 - `finish` (`pipeline.finish`): complete.json.
 
 A run lives in `runs/<recipe>/<run-id>/`: TensorBoard logs (train/, validation/),
@@ -25,9 +26,10 @@ def default_stages():
     from tl_app.pipeline.export import Export
     from tl_app.pipeline.finish import Finish
     from tl_app.pipeline.prepare import Prepare
+    from tl_app.pipeline.tflite import TFLite
     from tl_app.pipeline.train import Train
 
-    return [Prepare(), Train(), Evaluate(), Export(), Finish()]
+    return [Prepare(), Train(), Evaluate(), Export(), TFLite(), Finish()]
 
 
 def run_recipe(recipe, options=None, stages=None):

@@ -47,12 +47,14 @@ class RunResult:
         metrics: the test-split metrics (name -> value).
         export_path: the new SavedModel version, or None (no export, or a non-chief worker).
         seconds: wall time of the whole run.
+        tflite_path: the TFLite package of the export (`--set tflite=...`), or None.
     """
 
     run_dir: Optional[str]
     metrics: dict
     export_path: Optional[str]
     seconds: float
+    tflite_path: Optional[str] = None
 
 
 class RunContext:
@@ -70,7 +72,7 @@ class RunContext:
         data: the recipe's `DataSplits`.
         run_dir: the run directory (None on non-chief workers); scratch: a non-chief worker's scratch directory.
         model, trainer: the built model and the `Trainer` that trained it.
-        metrics: test metrics; export_path: the new export (chief only).
+        metrics: test metrics; export_path: the new export (chief only); tflite_path: its TFLite package.
     """
 
     def __init__(self, recipe, options):
@@ -95,6 +97,7 @@ class RunContext:
         self.trainer = None
         self.metrics = None
         self.export_path = None
+        self.tflite_path = None
 
     @property
     def config(self):
@@ -132,7 +135,7 @@ class RunContext:
 
     def result(self):
         return RunResult(run_dir=self.run_dir, metrics=self.metrics, export_path=self.export_path,
-                         seconds=self.seconds())
+                         seconds=self.seconds(), tflite_path=self.tflite_path)
 
 
 class Stage:

@@ -15,6 +15,7 @@ from tl_app.errors import UserError
 from tl_app.export import savedmodel
 from tl_app.pipeline import run_dirs
 from tl_app.pipeline.context import Stage
+from tl_app.pipeline.tflite import check_tflite
 
 
 def check_config(recipe):
@@ -50,6 +51,7 @@ def check(ctx):
     check_config(recipe)
     if options.export:
         savedmodel.check_export_dir(options.export_dir)
+    check_tflite(recipe.config, options.export)
     if options.init_from and (options.resume or options.run_id and os.path.isdir(
             run_dirs.run_path(options.logdir, recipe.name, options.run_id))):
         raise UserError("--init-from starts a new run; it cannot be combined with resuming one (--resume / existing --run-id).")
