@@ -9,7 +9,7 @@ recipe ?=
 args ?=
 
 .DEFAULT_GOAL := default
-.PHONY: default help install assets run test bench tensorboard
+.PHONY: default help install assets run test bench bench-tflite tensorboard
 
 default:  ## `make recipe=NAME [args="..."]` runs that recipe; a bare `make` prints help
 ifneq ($(strip $(recipe)),)
@@ -26,6 +26,7 @@ help:  ## this list
 	@echo "  make install                  create $(VENV) and install tl_app with its test extra"
 	@echo "  make assets                   prepare offline pretrained weights (tl-app assets)"
 	@echo "  make bench                    run the benchmarks in benchmarks/"
+	@echo "  make bench-tflite             TFLite modes vs the float SavedModel (trains 3 models; long)"
 	@echo "  make tensorboard              TensorBoard on runs/ at http://127.0.0.1:6006"
 
 $(STAMP): setup.py
@@ -56,6 +57,10 @@ bench: $(ASSETS_STAMP)  ## benchmarks (ratios against plain-Keras baselines; nee
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	$(PY) benchmarks/overhead.py --case all
 	$(PY) benchmarks/feature_cache.py
+
+bench-tflite: $(ASSETS_STAMP)  ## every TFLite mode of image_folder (Fashion-MNIST PNGs), digits and MiniLM text
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PY) benchmarks/tflite.py $(args)
 
 tensorboard: $(STAMP)  ## TensorBoard on runs/
 	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port 6006
