@@ -280,7 +280,7 @@ def test_image_folder_end_to_end_exports_both_signatures(workdir, cli, color_tre
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(workdir / "saved_models" / "image_folder" / "1"))
-    assert set(loaded.signatures) == {"serving_default", "serving_images"}
+    assert set(loaded.signatures) == {"serving_default", "serving_images", "serving_resized_images"}
     files = [os.path.join(color_tree, name, "0.png") for name in COLORS]
     out = loaded.signatures["serving_default"](image_bytes=tf.constant([open(f, "rb").read() for f in files]))
     assert out["probabilities"].shape == (3, 3) and np.allclose(out["probabilities"].numpy().sum(-1), 1.0, atol=1e-5)

@@ -87,7 +87,7 @@ def test_a_stage_added_to_the_pipeline_sees_the_metrics_and_can_stop_the_export(
 
     stages = default_stages()
     names = [s.name for s in stages]
-    assert names == ["prepare", "serving_check", "train", "evaluate", "gate", "export", "finish"]
+    assert names == ["prepare", "serving_check", "train", "evaluate", "gate", "export", "tflite", "finish"]
     cfg = dataclasses.replace(Digits.default_config(), epochs=2)
     options = RunOptions(logdir=str(workdir / "runs"), export_dir=str(workdir / "saved_models"), strategy="one_device")
     result = run_recipe(Digits(cfg), options, stages=[*stages[:4], Record(), *stages[4:]])

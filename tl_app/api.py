@@ -119,6 +119,26 @@ def options_with_file(options, config_file, recipe_name):
     return dataclasses.replace(options, init_from=recorded)
 
 
+def recipe_of_export(export_dir, data_dir=None):
+    """The Recipe the export was trained with, config as saved (`data_dir` replaced when given, and the
+    recipe's `export_config_values`: nothing pretrained is looked for, the export has its weights).
+
+    Args:
+        export_dir: a version directory (`tl_app.export.saved_export.resolve_export`).
+        data_dir: where the recipe's data is now (`--data-dir`), or None for the saved config's.
+    """
+    import os
+
+    from tl_app.export.saved_export import ASSETS_EXTRA, CONFIG
+
+    loaded = load_config_file(os.path.join(export_dir, ASSETS_EXTRA, CONFIG))
+    if not (loaded.recipe or loaded.recipe_file):
+        raise UserError(f"{loaded.path}: names no recipe (no 'recipe' key), so its data cannot be found;"
+                        " convert an export of `tl-app run`.")
+    cls = recipe_class(None, loaded)
+    return cls(resolve_config(cls, loaded, values={**cls.export_config_values, "data_dir": data_dir}))
+
+
 def run(recipe=None, *, config=None, options=None, **fields):
     """Run a recipe end to end (train, evaluate, export) as `tl-app run` does; returns a `RunResult`.
 

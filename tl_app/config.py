@@ -58,6 +58,9 @@ class RecipeConfig:
     deterministic: bool = False  # op determinism (slower); seeds are always set
     # Phases on cached features keep them in $TL_APP_CACHE/features: the next run on the same data and base reuses them.
     keep_features: bool = True
+    # After the export: TFLite models in saved_models/<recipe>-tflite/<N>/ (none|dynamic|float16|int8, a list, or all).
+    tflite: typing.Optional[str] = None
+    tflite_calibration_samples: int = 200  # int8: training examples that calibrate activation ranges
 
 
 _TRUE = {"true", "yes", "1", "on"}
@@ -208,6 +211,7 @@ AT_LEAST = {
     "learning_rate": 0.0, "min_learning_rate": 0.0, "momentum": 0.0,
     "l1": 0.0, "l2": 0.0, "weight_decay": 0.0, "fine_tune_weight_decay": 0.0,
     "batch_size": 1, "steps_per_execution": 1, "shuffle_buffer": 1, "hidden_units": 1, "step_every_epochs": 1,
+    "tflite_calibration_samples": 1,
 }
 # fine_tune_learning_rate 0 would be a fine-tune phase that changes nothing (fine_tune_epochs=0 skips it).
 POSITIVE = ("decay_rate", "clipnorm", "clipvalue", "fine_tune_clipnorm", "alpha", "fine_tune_learning_rate")
@@ -247,6 +251,10 @@ def check_values(config, metrics=("accuracy",)):
     if len(shares) == 2 and sum(shares) >= 1:
         raise UserError(f"validation_fraction={shares[0]} and test_fraction={shares[1]} leave no training data:"
                         " their sum must be below 1.", key="test_fraction")
+    if values.get("tflite"):
+        from tl_app.export.tflite import parse_modes
+
+        parse_modes(values["tflite"], given=f"tflite={values['tflite']}")
     monitor = values.get("early_stopping_monitor")
     watchable = [f"{prefix}{name}" for name in ("loss", *metrics) for prefix in ("val_", "")]
     if monitor is not None and monitor not in watchable:

@@ -102,6 +102,9 @@ class Recipe:
     defaults: ClassVar[Optional[RecipeConfig]] = None
     # Name of the input of the exported `serving_default` signature.
     serving_input_name: ClassVar[str] = "inputs"
+    # Config values for working from an export (`tl-app tflite`): its own weights replace pretrained ones,
+    # so e.g. the image family's base weights need not be found again ({"weights": "none"}).
+    export_config_values: ClassVar[Dict[str, Any]] = {}
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.default_config()
@@ -210,3 +213,16 @@ class Recipe:
 
         spec = signatures.input_spec_of(model, self.serving_input_name)
         return {"serving_default": signatures.classification_signature(model, class_names, spec)}
+
+    def export_files(self, model) -> Dict[str, Any]:
+        """More files for the export's `assets.extra/` (name -> str or bytes). Default: none."""
+        return {}
+
+    def tflite_input(self, export_dir):
+        """How this recipe's export `export_dir` converts to TFLite (`tl_app.export.tflite_input.TFLiteInput`).
+
+        Default: `serving_default` with the shapes it declares, inputs calibrated from the data as they are.
+        """
+        from tl_app.export.tflite_input import TFLiteInput
+
+        return TFLiteInput("serving_default", client=f"feed `{self.serving_input_name}` as the recipe's data holds it")

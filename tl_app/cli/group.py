@@ -49,6 +49,7 @@ def cli():
       tl-app run fashion_mnist --data-dir /usr/share/datasets/fashion-mnist --epochs 5
       tl-app run my_recipe.py           a recipe of your own, from a file (docs/writing-a-recipe.md)
       tl-app run --config runs/digits/<run-id>/config.json      repeat a run
+      tl-app tflite saved_models/digits --quantize int8         an export as TFLite, quantized, evaluated
 
     Each run writes TensorBoard logs and its resolved config to runs/<recipe>/<run-id>/
     and, unless --no-export, a new SavedModel version to saved_models/<recipe>/<N>/.

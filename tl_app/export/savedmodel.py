@@ -63,7 +63,7 @@ def _locked(model_dir):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _write_assets_extra(export_path, class_names, config_dict, metrics, run=None):
+def _write_assets_extra(export_path, class_names, config_dict, metrics, run=None, extra_files=None):
     extra = os.path.join(export_path, ASSETS_EXTRA)
     os.makedirs(extra, exist_ok=True)
     with open(os.path.join(extra, "labels.txt"), "w", encoding="utf-8") as f:
@@ -73,6 +73,9 @@ def _write_assets_extra(export_path, class_names, config_dict, metrics, run=None
         if document is not None:
             with open(os.path.join(extra, name), "w", encoding="utf-8") as f:
                 json.dump(document, f, indent=2, sort_keys=True)
+    for name, content in (extra_files or {}).items():
+        with open(os.path.join(extra, name), "wb") as f:
+            f.write(content.encode("utf-8") if isinstance(content, str) else content)
 
 
 def remove_stale_exports(model_dir):
@@ -108,8 +111,20 @@ def keras_weights_path(export_path):
     return os.path.join(export_path, ASSETS_EXTRA, KERAS_WEIGHTS)
 
 
+def publish(tmp, model_dir):
+    """Rename the complete directory `tmp` (made inside `model_dir`) to the next free version; return its path.
+
+    Under the lock, so two writers never take the same number; nothing is overwritten.
+    """
+    os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a model server may run as another user
+    with _locked(model_dir):
+        final = os.path.join(model_dir, str(next_version(model_dir)))
+        os.rename(tmp, final)
+    return final
+
+
 def export_model(model, signatures, model_dir, class_names, config_dict, metrics, keras_weights=False,
-                 before_publish=(), run_dir=None):
+                 before_publish=(), run_dir=None, extra_files=None):
     """Write a complete new version under `model_dir`; return its path.
 
     Args:
@@ -124,6 +139,7 @@ def export_model(model, signatures, model_dir, class_names, config_dict, metrics
         before_publish: callables run with the complete export's temporary directory before it takes a version
             (add files such as warmup requests, check it); one that raises publishes nothing.
         run_dir: the run that made it, recorded in `assets.extra/run.json` (`run_record`; see `export_of_run`).
+        extra_files: more files for `assets.extra/`, name -> str or bytes (`Recipe.export_files`).
     """
     import keras
 
@@ -140,17 +156,13 @@ def export_model(model, signatures, model_dir, class_names, config_dict, metrics
             sig = signatures[name]
             archive.add_endpoint(name=name, fn=sig.fn, input_signature=sig.input_signature)
         archive.write_out(tmp, verbose=False)
-        _write_assets_extra(tmp, class_names, config_dict, metrics, run_record(run_dir) if run_dir else None)
+        _write_assets_extra(tmp, class_names, config_dict, metrics, run_record(run_dir) if run_dir else None,
+                            extra_files)
         if keras_weights:
             model.save_weights(keras_weights_path(tmp))
         for hook in before_publish:
             hook(tmp)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a model server may run as another user
-        with _locked(model_dir):
-            version = next_version(model_dir)
-            final = os.path.join(model_dir, str(version))
-            os.rename(tmp, final)
-        return final
+        return publish(tmp, model_dir)
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)

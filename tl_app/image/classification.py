@@ -69,6 +69,7 @@ class ImageClassification(Recipe):
 
     Config = ImageConfig
     serving_input_name = "image_bytes"
+    export_config_values = {"weights": "none"}  # an export's model.weights.h5 holds the base's trained weights
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -200,3 +201,9 @@ class ImageClassification(Recipe):
         from tl_app.image.serving import image_signatures
 
         return image_signatures(model, class_names, self.config.image_size)
+
+    def tflite_input(self, export_dir):
+        """`serving_images` at the trained size: decoding stays outside TFLite (it has no image decoders)."""
+        from tl_app.image.serving import tflite_image_input
+
+        return tflite_image_input(self.config.image_size)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 BASE_NAME = "mobilenet_v2_base"
+RESIZE_NAME = "resize"  # its output is where `serving_resized_images` enters the model (image.serving)
 
 
 @dataclass
@@ -52,7 +53,7 @@ def build_image_classifier(base, num_classes, image_size, dropout=0.2, regulariz
     base.name = BASE_NAME
     base.trainable = False
     inputs = keras.Input(shape=(None, None, 3), dtype="float32", name="images")
-    x = layers.Resizing(image_size, image_size, interpolation="bilinear", antialias=True, name="resize")(inputs)
+    x = layers.Resizing(image_size, image_size, interpolation="bilinear", antialias=True, name=RESIZE_NAME)(inputs)
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="mobilenet_v2_preprocess")(x)
     x = base(x, training=False)
     # float32 under mixed precision too: these are the features a feature cache stores.

@@ -1,12 +1,16 @@
-"""Serving signatures of image classifiers: encoded bytes, and decoded images.
+"""Serving signatures of image classifiers: encoded bytes, decoded images, and images at the model's size.
 
 - `serving_default(image_bytes)`: tf.string [N], each a JPEG/PNG/BMP/GIF file's
   bytes (TF Serving REST: `{"b64": "..."}`). Decoding to RGB and resizing run
   in the graph with the training pipeline's own functions.
 - `serving_images(images)`: float32 [N, H, W, 3] in 0..255, any H and W (the
   model resizes).
+- `serving_resized_images(images)`: float32 [N, S, S, 3] in 0..255, already at
+  the model's size S (`image_size`): the model after its resize layer. TFLite
+  converts this one: its antialiased resize (`ScaleAndTranslate`) has no TFLite
+  kernel, and a client that resized does not need it.
 
-Both return `probabilities`, `class_id` and `class_name`.
+All return `probabilities`, `class_id` and `class_name`.
 """
 import numpy as np
 
@@ -16,10 +20,20 @@ from tl_app.image.data import decode_and_resize
 BYTES_INPUT = "image_bytes"
 IMAGES_INPUT = "images"
 IMAGES_SIGNATURE = "serving_images"
+RESIZED_SIGNATURE = "serving_resized_images"
+
+
+def after_resize(model):
+    """The classifier from its resize layer's output on: [N, S, S, 3] pixels -> probabilities (shared layers)."""
+    import keras
+
+    from tl_app.image.model import RESIZE_NAME
+
+    return keras.Model(model.get_layer(RESIZE_NAME).output, model.output, name=f"{model.name}_resized")
 
 
 def image_signatures(model, class_names, image_size):
-    """`{"serving_default": bytes signature, "serving_images": float-image signature}`.
+    """`{"serving_default": bytes, "serving_images": float images, "serving_resized_images": images at size}`.
 
     Args:
         model: raw float images (any size) -> probabilities.
@@ -38,6 +52,9 @@ def image_signatures(model, class_names, image_size):
             model, class_names, tf.TensorSpec([None], tf.string, name=BYTES_INPUT), preprocess=decode_batch),
         IMAGES_SIGNATURE: classification_signature(
             model, class_names, tf.TensorSpec([None, None, None, 3], tf.float32, name=IMAGES_INPUT)),
+        RESIZED_SIGNATURE: classification_signature(
+            after_resize(model), class_names,
+            tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name=IMAGES_INPUT)),
     }
 
 
@@ -49,3 +66,22 @@ def encode_png(images):
     encoded = np.empty(len(pixels), dtype=object)
     encoded[:] = [tf.io.encode_png(image).numpy() for image in pixels]
     return encoded
+
+
+def tflite_image_input(image_size):
+    """The image family's `TFLiteInput`: `serving_resized_images`, [image_size, image_size, 3] pixels 0..255.
+
+    Float models take float32 pixels; the int8 model takes the uint8 pixels as they are (its input
+    quantization is pinned to 0..255: scale 1, zero point 0). The reference is `serving_images`, the
+    whole model with its resize, on the same images.
+    """
+    from tl_app.export.tflite_input import TFLiteInput
+
+    return TFLiteInput(
+        RESIZED_SIGNATURE,
+        client=(f"decode the image (JPEG/PNG) to RGB and resize it to {image_size}x{image_size} (bilinear,"
+                " antialiased, as in training) outside the model: TFLite has no image decoders; pixels 0..255,"
+                " not scaled (the model scales them)"),
+        value_range=(0.0, 255.0),
+        reference=IMAGES_SIGNATURE,
+    )

@@ -49,3 +49,10 @@ class MLPClassifier(Recipe):
         outputs = layers.Dense(len(data.class_names), activation="softmax", dtype="float32", name="probabilities",
                                kernel_regularizer=regularizer)(x)
         return keras.Model(inputs, outputs, name=f"{self.name}_mlp")
+
+    def tflite_input(self, export_dir):
+        """`serving_default` on raw pixels 0..pixel_max (int8: uint8 in, scale and zero point in input.json)."""
+        from tl_app.export.tflite_input import TFLiteInput
+
+        return TFLiteInput("serving_default", value_range=(0.0, float(self.pixel_max)),
+                           client=f"pixels as they are, 0..{self.pixel_max:g} (the model scales them)")

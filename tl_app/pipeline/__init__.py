@@ -1,6 +1,6 @@
 """A run of a recipe as a pipeline of named stages over one `RunContext`:
 
-    prepare -> serving_check -> train -> evaluate -> gate -> export -> finish
+    prepare -> serving_check -> train -> evaluate -> gate -> export -> [tflite] -> finish
 
 - `prepare` (`pipeline.prepare`): checks, strategy and numerics, data, run directory and its config.json;
 - `serving_check` (`pipeline.serving_check`): starts a fresh `tl-app serve` (its start-up overlaps training)
@@ -10,6 +10,7 @@
 - `gate` (`pipeline.gate`): with `--gate`, publish only a model that meets it (retry rounds, rejected/, exit 3);
 - `export` (`pipeline.export`): a new SavedModel version with warmup requests, checked before it is
   published, and `models.config` (skipped with `--no-export`);
+- `tflite` (`pipeline.tflite`): TFLite models of that export, evaluated (only with `--set tflite=...`);
 - `finish` (`pipeline.finish`): complete.json.
 
 A run lives in `runs/<recipe>/<run-id>/`: TensorBoard logs (train/, validation/),
@@ -31,9 +32,10 @@ def default_stages():
     from tl_app.pipeline.gate import Gate
     from tl_app.pipeline.prepare import Prepare
     from tl_app.pipeline.serving_check import ServingCheck
+    from tl_app.pipeline.tflite import TFLite
     from tl_app.pipeline.train import Train
 
-    return [Prepare(), ServingCheck(), Train(), Evaluate(), Gate(), Export(), Finish()]
+    return [Prepare(), ServingCheck(), Train(), Evaluate(), Gate(), Export(), TFLite(), Finish()]
 
 
 def run_recipe(recipe, options=None, stages=None):

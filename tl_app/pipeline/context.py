@@ -63,12 +63,14 @@ class RunResult:
         metrics: the test-split metrics (name -> value).
         export_path: the new SavedModel version, or None (no export, or a non-chief worker).
         seconds: wall time of the whole run.
+        tflite_path: the TFLite package of the export (`--set tflite=...`), or None.
     """
 
     run_dir: Optional[str]
     metrics: dict
     export_path: Optional[str]
     seconds: float
+    tflite_path: Optional[str] = None
 
 
 class RunContext:
@@ -86,7 +88,7 @@ class RunContext:
         data: the recipe's `DataSplits`.
         run_dir: the run directory (None on non-chief workers); scratch: a non-chief worker's scratch directory.
         model, trainer: the built model and the `Trainer` that trained it.
-        metrics: test metrics; export_path: the new export (chief only).
+        metrics: test metrics; export_path: the new export (chief only); tflite_path: its TFLite package.
         before_publish: callables run on a complete export before it takes a version (see `export_model`).
         closing: an ExitStack closed when the run ends (processes and files a stage must not leave behind).
         evaluation: the test `Evaluation` (predictions, metrics, figures); evaluation_files, curves_file: its files.
@@ -125,6 +127,7 @@ class RunContext:
         self.curves_file = None
         self.gate = None
         self.stages = []
+        self.tflite_path = None
 
     @property
     def config(self):
@@ -167,7 +170,7 @@ class RunContext:
 
     def result(self):
         return RunResult(run_dir=self.run_dir, metrics=self.metrics, export_path=self.export_path,
-                         seconds=self.seconds())
+                         seconds=self.seconds(), tflite_path=self.tflite_path)
 
 
 class Stage:

@@ -44,7 +44,8 @@ def write_model(ctx, model_dir, metrics, before_publish=(), run_dir=None):
     # Looked up on the module at run time, so a test can wrap it.
     return savedmodel.export_model(ctx.model, recipe.serving_signatures(ctx.model, data.class_names), model_dir,
                                    data.class_names, ctx.config_dict, metrics, keras_weights=True,
-                                   before_publish=before_publish, run_dir=run_dir)
+                                   before_publish=before_publish, run_dir=run_dir,
+                                   extra_files=recipe.export_files(ctx.model))
 
 
 class Export(Stage):

@@ -18,6 +18,7 @@ from tl_app.export import savedmodel
 from tl_app.phase_fields import unused_fields
 from tl_app.pipeline import run_dirs
 from tl_app.pipeline.context import Stage
+from tl_app.pipeline.tflite import check_tflite
 
 SCRATCH_PREFIX = "tl-app-worker-"  # a non-chief worker's scratch directory, in the system's temporary directory
 
@@ -71,6 +72,7 @@ def check(ctx):
         savedmodel.check_export_dir(options.export_dir)
         if not 0 <= options.warmup_examples <= 1000:  # TF Serving reads at most 1000 warmup records
             raise UserError(f"--warmup-examples {options.warmup_examples}: must be within 0..1000.")
+    check_tflite(recipe.config, options.export)
     if options.init_from and (options.resume or options.run_id and os.path.isdir(
             run_dirs.run_path(options.logdir, recipe.name, options.run_id))):
         raise UserError("--init-from starts a new run; it cannot be combined with resuming one (--resume / existing --run-id).")

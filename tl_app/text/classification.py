@@ -219,13 +219,27 @@ class BertTextClassification(Recipe):
 
     # ---- export ----------------------------------------------------------
     def serving_signatures(self, model, class_names):
-        """`serving_default`: raw strings (`text`, tf.string [N]); tokenization and packing are in the graph."""
+        """`serving_default`: raw strings (`text`, tf.string [N]); tokenization and packing are in the graph.
+        `serving_token_ids`: the packed token ids, for TFLite and clients that tokenize (`text.serving`)."""
         import tensorflow as tf
 
         from tl_app.export.signatures import classification_signature
+        from tl_app.text.serving import TOKEN_IDS_SIGNATURE, token_id_signature
 
         spec = tf.TensorSpec([None], tf.string, name=self.serving_input_name)
-        return {"serving_default": classification_signature(model, class_names, spec)}
+        return {"serving_default": classification_signature(model, class_names, spec),
+                TOKEN_IDS_SIGNATURE: token_id_signature(self._classifier_of(model), class_names)}
+
+    def export_files(self, model):
+        """vocab.txt and tokenizer.json: the tokenizer, for clients of `serving_token_ids` (`text.serving`)."""
+        from tl_app.text.serving import tokenizer_files
+
+        return tokenizer_files(self._classifier_of(model).inputs_layer)
+
+    def tflite_input(self, export_dir):
+        from tl_app.text.serving import token_id_input
+
+        return token_id_input(export_dir)
 
 
 def excerpt(text, limit=80):
