@@ -57,6 +57,15 @@ def _locked(model_dir):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def publish_version(tmp, model_dir):
+    """Rename the complete directory `tmp` (inside `model_dir`) to the next free version; returns its path."""
+    os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a model server may run as another user
+    with _locked(model_dir):
+        final = os.path.join(model_dir, str(next_version(model_dir)))
+        os.rename(tmp, final)
+    return final
+
+
 def _write_assets_extra(export_path, class_names, config_dict, metrics):
     extra = os.path.join(export_path, ASSETS_EXTRA)
     os.makedirs(extra, exist_ok=True)
@@ -108,12 +117,7 @@ def export_model(model, signatures, model_dir, class_names, config_dict, metrics
             model.save_weights(keras_weights_path(tmp))
         for hook in before_publish:
             hook(tmp)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a model server may run as another user
-        with _locked(model_dir):
-            version = next_version(model_dir)
-            final = os.path.join(model_dir, str(version))
-            os.rename(tmp, final)
-        return final
+        return publish_version(tmp, model_dir)
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
