@@ -9,7 +9,11 @@ Encoder (`preset`): a keras-hub BERT preset name (default
 keras-hub preset or Hugging Face BERT directory, or `offline` (all-MiniLM-L6-v2
 from `tl-app assets minilm`); see `text.presets`.
 
-Training runs in two phases (`tl_app.recipe.Phase`):
+Training runs in two phases (`tl_app.recipe.Phase`), after an optional third:
+0. `adapt` (`adapt_epochs` > 0, off by default): the encoder continues its
+   pretraining as keras-hub's `BertMaskedLM` on `adapt_data` (default: the
+   training texts, labels ignored), with held-out masked-token perplexity
+   before and after (`text.adaptation`, `text.masked_lm`).
 1. `head`: the encoder frozen, a new softmax head trained with Adam at
    `learning_rate` (3e-3) for `epochs` (30). Without augmentation the head
    trains on pooled features the encoder computes once (`feature_cache=auto`):
@@ -38,9 +42,6 @@ from tl_app import log
 from tl_app.errors import UserError
 from tl_app.recipe import DataSplits, FeatureCache, Phase, Recipe
 from tl_app.text.config import TextConfig
-
-TOKEN_COUNT_BATCH = 512
-
 
 class BertTextClassification(Recipe):
     """Base of the text recipes: BERT encoder (keras-hub), new softmax head, two phases, string exports.
@@ -72,6 +73,7 @@ class BertTextClassification(Recipe):
         self._preset = None
         self._tokenizer = None
         self._classifier = None
+        self._adaptation = None
 
     # ---- data ------------------------------------------------------------
     def load_data(self) -> DataSplits:
@@ -82,7 +84,25 @@ class BertTextClassification(Recipe):
         self._preset = resolve_preset(cfg.preset)  # seconds, before reading any data
         self._tokenizer = load_tokenizer(self._preset)
         raw = self.load_texts()
-        return self._to_splits(raw)
+        if cfg.adapt_epochs > 0:  # before the token counts of the splits: a bad adapt_data costs seconds
+            self._adaptation = self._load_adaptation(raw)
+        elif cfg.adapt_data:
+            log.info("adapt_data given but adapt_epochs=0: no adaptation (--set adapt_epochs=N to adapt)")
+        splits = self._to_splits(raw)
+        splits.notes.extend(self._adaptation.notes if self._adaptation else [])
+        return splits
+
+    def _load_adaptation(self, raw):
+        """The masked LM's text: `adapt_data`, else the training texts (labels ignored, never validation or test)."""
+        from tl_app.text.adapt_data import read_adapt_texts
+        from tl_app.text.adaptation import load_adaptation
+
+        cfg = self.config
+        if cfg.adapt_data:
+            found = read_adapt_texts(cfg.adapt_data, cfg.adapt_column, "--set adapt_data")
+        else:
+            found = (raw.splits["train"][0], "the training texts, labels ignored", [])
+        return load_adaptation(cfg, self._tokenizer, *found)
 
     def load_texts(self):
         raise NotImplementedError(f"{type(self).__name__} must implement load_texts()")
@@ -124,14 +144,9 @@ class BertTextClassification(Recipe):
                           class_names=list(raw.class_names), test_split_name=raw.test_split_name, notes=notes)
 
     def _truncation_note(self, split, texts):
-        """One line: how many texts of `split` have more tokens than fit (they are truncated)."""
-        lengths = token_counts(self._tokenizer, texts, self.config.sequence_length)
-        room = self.config.sequence_length - 2
-        cut = int(np.sum(lengths > room))
-        share = cut / max(len(texts), 1)
-        median = int(np.median(lengths)) if len(lengths) else 0
-        return (f"{split}: {cut} of {len(texts)} texts ({share:.1%}) truncated to {room} WordPiece tokens"
-                f" (sequence_length {self.config.sequence_length}; median length {median} tokens)")
+        from tl_app.text.packing import truncation_note
+
+        return truncation_note(self._tokenizer, texts, self.config.sequence_length, split)
 
     # ---- model -----------------------------------------------------------
     def pooling(self):
@@ -165,6 +180,8 @@ class BertTextClassification(Recipe):
         head = Phase("head", cfg.epochs, cfg.learning_rate, prepare=lambda m: freeze(classifier.backbone),
                      feature_cache=self._head_feature_cache(classifier), augment=cfg.augment)
         phases = [head]
+        if cfg.adapt_epochs > 0:
+            phases.insert(0, self._adapt_phase(classifier))
         if cfg.fine_tune_epochs > 0:
             phases.append(Phase(
                 "fine_tune", cfg.fine_tune_epochs, cfg.fine_tune_learning_rate,
@@ -175,6 +192,26 @@ class BertTextClassification(Recipe):
                          "clipnorm": cfg.fine_tune_clipnorm},
             ))
         return phases
+
+    def _adapt_phase(self, classifier):
+        from tl_app.text.adaptation import adapt_phase
+        from tl_app.text.masked_lm import MaskedLMTask
+        from tl_app.text.masked_lm_data import masked_lm_preprocessor
+
+        cfg = self.config
+        preprocessor = masked_lm_preprocessor(self._tokenizer or classifier.inputs_layer.tokenizer, cfg.sequence_length)
+        task = MaskedLMTask(classifier.backbone, self._preset, preprocessor, self._adaptation, cfg.seed)
+        return adapt_phase(cfg.adapt_epochs, cfg.adapt_learning_rate, task)
+
+    def stages(self, stages):
+        """With an adapt phase: its perplexity before and after joins the metrics, after `evaluate`."""
+        if self.config.adapt_epochs <= 0:
+            return stages
+        from tl_app.pipeline.phase_results import PhaseResults
+
+        names = [stage.name for stage in stages]
+        at = names.index("evaluate") + 1 if "evaluate" in names else len(stages)
+        return stages[:at] + [PhaseResults("adaptation (held-out masked-token)")] + stages[at:]
 
     def _head_feature_cache(self, classifier):
         cfg = self.config
@@ -219,16 +256,3 @@ def unfreeze(backbone, pooling):
     if pooling == "mean":
         backbone.get_layer("pooled_dense").trainable = False
     log.info("phase 'fine_tune': the whole encoder trains")
-
-
-def token_counts(tokenizer, texts, sequence_length):
-    """WordPiece tokens per text before truncation, tokenized in the graph exactly as the model does."""
-    import tensorflow as tf
-
-    from tl_app.text.packing import BertTextInputs
-
-    if not texts:
-        return np.zeros([0], np.int64)
-    inputs = BertTextInputs(tokenizer, sequence_length)
-    ds = tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(TOKEN_COUNT_BATCH)
-    return np.concatenate([n.numpy() for n in ds.map(lambda t: inputs.token_ids(t).row_lengths())])

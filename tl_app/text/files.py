@@ -89,6 +89,50 @@ def _delimiter(path, head, delimiter):
         return ","
 
 
+def read_columns(path, columns, delimiter=None, fix="--set text_column=... --set label_column=..."):
+    """({column: list of str}, notes) from a CSV/TSV file with a header row.
+
+    Args:
+        path: the file.
+        columns: header names of the columns to read.
+        delimiter: None to use the extension (.tsv -> tab) or sniff; "\\t" or "tab" for tabs.
+        fix: how the user names other columns (for the message when one is missing).
+    """
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        content, valid = raw.decode("utf-8-sig"), True
+    except UnicodeDecodeError:
+        content, valid = raw.decode("utf-8", errors="replace"), False
+    sep = _delimiter(path, content[:CSV_SNIFF_BYTES], delimiter)
+    rows = csv.reader(content.splitlines(), delimiter=sep)
+    header = next(rows, None)
+    wanted = " and ".join(repr(c) for c in columns)
+    if not header:
+        raise UserError(f"{path}: empty file; expected a header row with {wanted} column(s).")
+    header = [h.strip() for h in header]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        shown = ", ".join(repr(h) for h in header)
+        raise UserError(f"{path}: no column(s) {', '.join(repr(m) for m in missing)}; its columns are {shown} ({fix}).")
+    indices = [header.index(c) for c in columns]
+    values, short = {c: [] for c in columns}, 0
+    for row in rows:
+        if not row:
+            continue
+        if len(row) <= max(indices):
+            short += 1
+            continue
+        for column, i in zip(columns, indices):
+            values[column].append(row[i])
+    notes = [f"{path}: {len(values[columns[0]])} rows (delimiter {sep!r})"]
+    if short:
+        notes.append(f"{path}: skipped {short} row(s) with fewer columns than the header")
+    if not valid:
+        notes.append(f"{path}: not valid UTF-8, decoded with replacement characters")
+    return values, notes
+
+
 def read_table(path, text_column, label_column, delimiter=None):
     """(texts, label strings, notes) from a CSV/TSV file with a header row.
 
@@ -99,39 +143,8 @@ def read_table(path, text_column, label_column, delimiter=None):
     """
     if not os.path.isfile(path):
         raise UserError(f"--data-dir {path}: no such file; text_csv needs a CSV/TSV file with a header row.")
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        content, valid = raw.decode("utf-8-sig"), True
-    except UnicodeDecodeError:
-        content, valid = raw.decode("utf-8", errors="replace"), False
-    sep = _delimiter(path, content[:CSV_SNIFF_BYTES], delimiter)
-    rows = csv.reader(content.splitlines(), delimiter=sep)
-    header = next(rows, None)
-    if not header:
-        raise UserError(f"{path}: empty file; expected a header row with '{text_column}' and '{label_column}' columns.")
-    header = [h.strip() for h in header]
-    missing = [c for c in (text_column, label_column) if c not in header]
-    if missing:
-        shown = ", ".join(repr(h) for h in header)
-        raise UserError(f"{path}: no column(s) {', '.join(repr(m) for m in missing)}; its columns are {shown}"
-                        " (--set text_column=... --set label_column=...).")
-    ti, li = header.index(text_column), header.index(label_column)
-    texts, labels, short = [], [], 0
-    for row in rows:
-        if not row:
-            continue
-        if len(row) <= max(ti, li):
-            short += 1
-            continue
-        texts.append(row[ti])
-        labels.append(row[li].strip())
-    notes = [f"{path}: {len(texts)} rows (delimiter {sep!r})"]
-    if short:
-        notes.append(f"{path}: skipped {short} row(s) with fewer columns than the header")
-    if not valid:
-        notes.append(f"{path}: not valid UTF-8, decoded with replacement characters")
-    return texts, labels, notes
+    values, notes = read_columns(path, [text_column, label_column], delimiter)
+    return values[text_column], [label.strip() for label in values[label_column]], notes
 
 
 def csv_texts(path, text_column, label_column, delimiter=None, validation_fraction=0.1, test_fraction=0.2, seed=42):
