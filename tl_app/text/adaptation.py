@@ -50,10 +50,15 @@ def unfreeze_for_masked_lm(backbone):
     log.info("phase 'adapt': the whole encoder and the masked-LM head train")
 
 
-def adapt_phase(epochs, learning_rate, task):
-    """The `adapt` Phase training `task` (a `text.masked_lm.MaskedLMTask`) with the options above."""
+def adapt_phase(epochs, learning_rate, task, options=ADAPT_OPTIONS):
+    """The `adapt` Phase training `task` (a `text.masked_lm.MaskedLMTask`).
+
+    Args:
+        options: optimizer fields that override the config's (the text recipes: ADAPT_OPTIONS; text_mlm:
+            none, its config's optimizer fields default to the same values and the user may set them).
+    """
     return Phase("adapt", epochs, learning_rate, prepare=lambda m: unfreeze_for_masked_lm(task.backbone),
-                 augment=False, task=task, options=dict(ADAPT_OPTIONS))
+                 augment=False, task=task, options=dict(options))
 
 
 class MaskedLMAdaptation(Recipe):
@@ -133,7 +138,7 @@ class MaskedLMAdaptation(Recipe):
 
         cfg = self.config
         task = MaskedLMTask(model.backbone, self.resolved, self.preprocessor, self.adaptation, cfg.seed, model=model)
-        return [adapt_phase(cfg.epochs, cfg.learning_rate, task)]
+        return [adapt_phase(cfg.epochs, cfg.learning_rate, task, options={})]
 
     def metric_names(self):
         return ["perplexity"]

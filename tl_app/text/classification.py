@@ -99,7 +99,8 @@ class BertTextClassification(Recipe):
 
         cfg = self.config
         if cfg.adapt_data:
-            found = read_adapt_texts(cfg.adapt_data, cfg.adapt_column, "--set adapt_data")
+            column = cfg.adapt_column or getattr(cfg, "text_column", "text")
+            found = read_adapt_texts(cfg.adapt_data, column, "--set adapt_data")
         else:
             found = (raw.splits["train"][0], "the training texts, labels ignored", [])
         return load_adaptation(cfg, self._tokenizer, *found)

@@ -153,8 +153,20 @@ class MaskedLMTask(PhaseTask):
         model: a `BertMaskedLM` already built around `backbone` (text_mlm's model), or None to build one.
 
     Examples:
-        >>> from tl_app.recipe import Phase
-        >>> phase = Phase("adapt", 2, 1e-4, task=MaskedLMTask(backbone, resolved, preprocessor, texts, seed=42))
+        >>> import keras_hub
+        >>> from tl_app.text.adapt_data import hold_out
+        >>> from tl_app.text.masked_lm_data import masked_lm_preprocessor
+        >>> from tl_app.text.presets import ResolvedPreset
+        >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat"]
+        >>> backbone = keras_hub.models.BertBackbone(len(vocabulary), num_layers=1, num_heads=1, hidden_dim=8,
+        ...                                          intermediate_dim=16, max_sequence_length=8)
+        >>> preprocessor = masked_lm_preprocessor(keras_hub.models.BertTokenizer(vocabulary=vocabulary), 8)
+        >>> texts = hold_out(["the cat sat on the mat"] * 10, 0.2, seed=0, source="an example")
+        >>> task = MaskedLMTask(backbone, ResolvedPreset("none", "random"), preprocessor, texts, seed=0)
+        >>> task.build().backbone is backbone  # the phase trains the encoder it was given
+        True
+        >>> task.train_data(batch_size=4, first_epoch=0, epochs=2)[1]  # steps per epoch: 8 texts train
+        2
     """
 
     metric_names = ("perplexity",)
