@@ -24,11 +24,9 @@ Target: tl-app / keras-hub >= 0.95.
 import argparse
 import json
 import os
-import statistics
-import subprocess
-import sys
 
-from text_overhead import bbc_texts, step_timer  # the same texts and step timer as the fine-tuning benchmark
+# The same texts, step timer and worker processes as the fine-tuning benchmark.
+from text_overhead import bbc_texts, sequences_per_second, step_timer, worker_step_ends
 
 SEQUENCE_LENGTH = 128
 BATCH = 32
@@ -91,13 +89,8 @@ def worker(side, steps):
 
 def measure(side, steps, warmup):
     """Training sequences per second of one side, from a fresh process."""
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", side, "--steps", str(steps)],
-                         capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    if out.returncode != 0:
-        raise SystemExit(f"{side} failed:\n{out.stderr[-3000:]}")
-    ends = json.loads(out.stdout.strip().splitlines()[-1])
-    step_times = [b - a for a, b in zip(ends[warmup:], ends[warmup + 1:])]
-    return BATCH / statistics.median(step_times)
+    ends = worker_step_ends(os.path.abspath(__file__), ["--worker", side, "--steps", str(steps)], side)
+    return sequences_per_second(ends, warmup, BATCH)
 
 
 def main():

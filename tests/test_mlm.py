@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, run_python
+from helpers import KILL_AT_PRELUDE, assert_one_line_error, run_python
 from text_helpers import VOCABULARY, write_text_csv, write_text_folder, write_tiny_bert_preset
 
 # One layer: tracing a BERT training step costs ~9 s of CPU per layer; the logic is the same.
@@ -112,21 +112,8 @@ def test_masks_are_a_function_of_seed_epoch_and_batch_only(preprocessor):
 
 
 # ---- the adapt phase, killed and resumed --------------------------------------------------
-KILL_SCRIPT = r"""
-import os, signal, sys
-import keras
-from tl_app.engine import trainer as train
-
-kill_epoch, kill_batch = map(int, os.environ["KILL_AT"].split(":"))
-class KillAt(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-    def on_train_batch_end(self, batch, logs=None):
-        if self.epoch == kill_epoch and batch == kill_batch:
-            os.kill(os.getpid(), signal.SIGKILL)
-standard = train.standard_callbacks
-train.standard_callbacks = lambda run_dir: standard(run_dir) + [KillAt()]
-
+KILL_SCRIPT = KILL_AT_PRELUDE + """
+import sys
 from tl_app.cli import main
 main(sys.argv[1:])
 """

@@ -6,14 +6,14 @@ import sys
 
 import pytest
 
+from helpers import KILL_AT_PRELUDE
 from test_engine import _steps
 
 # `tl-app` with a two-phase recipe (a head on cached features, then the whole model with a
 # warmup + linear schedule) and, when KILL_AT=epoch:batch is set, a SIGKILL at that batch.
-SCRIPT = r"""
-import os, signal, sys
+SCRIPT = KILL_AT_PRELUDE + r"""
+import sys
 import keras
-from tl_app.engine import trainer as train
 from tl_app.recipe import FeatureCache, Phase
 from tl_app.recipes.digits import Digits
 from tl_app.registry import register
@@ -37,17 +37,6 @@ class TwoPhaseDigits(Digits):
                 Phase("fine_tune", 3, 1e-3, prepare=unfreeze,
                       options={"lr_schedule": "linear", "warmup_fraction": 0.2, "optimizer": "adamw",
                                "weight_decay": 0.01})]
-
-if os.environ.get("KILL_AT"):
-    kill_epoch, kill_batch = map(int, os.environ["KILL_AT"].split(":"))
-    class KillAt(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
-        def on_train_batch_end(self, batch, logs=None):
-            if self.epoch == kill_epoch and batch == kill_batch:
-                os.kill(os.getpid(), signal.SIGKILL)
-    standard = train.standard_callbacks
-    train.standard_callbacks = lambda run_dir: standard(run_dir) + [KillAt()]
 
 from tl_app.cli import main
 main(sys.argv[1:])
