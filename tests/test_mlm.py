@@ -172,11 +172,11 @@ def test_text_mlm_saves_an_encoder_that_text_recipes_load_and_classify_with(work
     assert "data: train 72, validation 8, held-out 8 examples\n" in result.output  # no "0 classes"
     encoder = workdir / "saved_models" / "text_mlm-encoder" / "1"
     assert "encoder saved as a keras-hub preset: saved_models/text_mlm-encoder/1" in result.output
-    (run,) = (workdir / "runs" / "text_mlm").iterdir()
-    metrics = json.loads((run / "metrics.json").read_text())
+    (mlm_run,) = (workdir / "runs" / "text_mlm").iterdir()
+    metrics = json.loads((mlm_run / "metrics.json").read_text())
     assert metrics["adapt_perplexity_after"] < metrics["adapt_perplexity_before"]
-    assert json.loads((run / "complete.json").read_text())["export"] == "saved_models/text_mlm-encoder/1"
-    assert sorted(_scalars(run, "validation", "adapt_perplexity_before")) == [0]
+    assert json.loads((mlm_run / "complete.json").read_text())["export"] == "saved_models/text_mlm-encoder/1"
+    assert sorted(_scalars(mlm_run, "validation", "adapt_perplexity_before")) == [0]
     manifest = json.loads((encoder / "tl_app_encoder.json").read_text())
     assert manifest["files"]["task.weights.h5"]["bytes"] < 50_000  # the head alone, no optimizer moments
     assert {"config.json", "model.weights.h5", "task.weights.h5", "tokenizer.json"} <= set(manifest["files"])
@@ -194,7 +194,7 @@ def test_text_mlm_saves_an_encoder_that_text_recipes_load_and_classify_with(work
 
     classify = cli("run", "text_folder", "--data-dir", text_tree, "--set", f"preset={encoder}", *TINY,
                    "--set", "epochs=30", "--set", "learning_rate=0.03", "--set", "fine_tune_epochs=0",
-                   "--set", "pooling=mean")
+                   "--set", "pooling=mean", "--no-serving-check")
     assert classify.exit_code == 0, classify.output
     assert f"encoder: encoder adapted by text_mlm, {encoder}" in classify.output
     (run,) = (workdir / "runs" / "text_folder").iterdir()
@@ -207,6 +207,13 @@ def test_text_mlm_saves_an_encoder_that_text_recipes_load_and_classify_with(work
     assert later.exit_code == 0 and f"masked-LM head: restored from {encoder}" in later.output, later.output
     assert (workdir / "saved_models" / "text_mlm-encoder" / "2" / "tl_app_encoder.json").is_file()
     assert (encoder / "model.weights.h5").stat().st_mtime_ns == stamp
+    # `tl-app export RUN_DIR` saves a finished text_mlm run's encoder again (the next version), no SavedModel.
+    reexported = cli("export", str(mlm_run))
+    assert reexported.exit_code == 0, reexported.output
+    third = workdir / "saved_models" / "text_mlm-encoder" / "3"
+    assert (third / "tl_app_encoder.json").is_file() and not (third / "saved_model.pb").exists()
+    for a, b in zip(keras_hub.models.BertBackbone.from_preset(str(third)).get_weights(), adapted.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the run's final weights, from its last checkpoint
 
 
 # ---- bad input: one line, exit 2, before training -----------------------------------------
@@ -292,3 +299,25 @@ print("HEAVY", sorted(m for m in ("tensorflow", "keras", "keras_hub") if m in sy
 """)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "HEAVY []" in proc.stdout and "adapt_holdout_fraction" in proc.stdout and "sequence_length" in proc.stdout
+
+
+# ---- the real encoder -------------------------------------------------------------------
+@pytest.mark.real_assets
+def test_offline_minilm_loads_as_a_masked_lm_with_a_fresh_head_and_says_so(capsys):
+    """Encoder and tied token embeddings pretrained, head random: the perplexity before adaptation is high."""
+    from tl_app.text.masked_lm import masked_lm, masked_perplexity
+    from tl_app.text.masked_lm_data import heldout_batches, masked_lm_preprocessor, packed_token_ids
+    from tl_app.text.presets import load_backbone, load_tokenizer, resolve_preset
+
+    resolved = resolve_preset("offline")
+    backbone = load_backbone(resolved)
+    model = masked_lm(backbone, resolved)
+    assert "masked-LM head: new, randomly initialised (keras-hub converts only the encoder of a Hugging Face BERT)" \
+        in capsys.readouterr().out
+    embeddings = backbone.get_layer("token_embedding")
+    assert model.get_layer("mlm_head").token_embedding is embeddings  # tied to the pretrained embeddings
+    preprocessor = masked_lm_preprocessor(load_tokenizer(resolved), 32)
+    texts = ["The central bank raised interest rates to curb inflation.",
+             "The striker scored twice in the second half of the final."] * 4
+    perplexity = masked_perplexity(model, heldout_batches(preprocessor, packed_token_ids(preprocessor, texts), 4, 0))
+    assert perplexity > 1000  # MiniLM's vocabulary has 30,522 tokens; a random head is far from knowing them

@@ -30,7 +30,7 @@ class PhaseResults(Stage):
         self.title = title
 
     def run(self, ctx):
-        results = ctx.trainer.results
+        results = ctx.trainer.results if ctx.trainer is not None else {}
         if not results:
             return
         ctx.metrics = {**(ctx.metrics or {}), **results}

@@ -148,9 +148,10 @@ class MaskedLMAdaptation(Recipe):
         return self.resolved.default_pooling
 
     def stages(self, stages):
-        """No test split and no classifier: report the held-out perplexity, save the encoder preset."""
+        """No test split and no classifier: report the held-out perplexity, save the encoder preset (no SavedModel,
+        so no serving check). Also adapts `tl-app export RUN_DIR`'s stages: it saves the encoder again."""
         from tl_app.pipeline.phase_results import PhaseResults
         from tl_app.text.encoder_preset import EncoderExport
 
         replace = {"evaluate": PhaseResults("held-out"), "export": EncoderExport()}
-        return [replace.get(stage.name, stage) for stage in stages]
+        return [replace.get(stage.name, stage) for stage in stages if stage.name != "serving_check"]

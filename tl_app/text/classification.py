@@ -206,12 +206,12 @@ class BertTextClassification(Recipe):
 
     def stages(self, stages):
         """With an adapt phase: its perplexity before and after joins the metrics, after `evaluate`."""
-        if self.config.adapt_epochs <= 0:
+        names = [stage.name for stage in stages]
+        if self.config.adapt_epochs <= 0 or "evaluate" not in names:  # e.g. `tl-app export RUN_DIR`: no training
             return stages
         from tl_app.pipeline.phase_results import PhaseResults
 
-        names = [stage.name for stage in stages]
-        at = names.index("evaluate") + 1 if "evaluate" in names else len(stages)
+        at = names.index("evaluate") + 1
         return stages[:at] + [PhaseResults("adaptation (held-out masked-token)")] + stages[at:]
 
     def _head_feature_cache(self, classifier):

@@ -164,6 +164,7 @@ class MaskedLMTask(PhaseTask):
         >>> texts = hold_out(["the cat sat on the mat"] * 10, 0.2, seed=0, source="an example")
         >>> task = MaskedLMTask(backbone, ResolvedPreset("none", "random"), preprocessor, texts, seed=0)
         >>> task.build().backbone is backbone  # the phase trains the encoder it was given
+        [tl-app] masked-LM head: new, randomly initialised ...
         True
         >>> task.train_data(batch_size=4, first_epoch=0, epochs=2)[1]  # steps per epoch: 8 texts train
         2
