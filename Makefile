@@ -59,6 +59,7 @@ test: $(ASSETS_STAMP)  ## the test suite; pytest's "no tests ran" (exit 5) is a 
 bench: $(ASSETS_STAMP)  ## benchmarks (ratios against plain-Keras baselines; need Debian's dataset-fashion-mnist)
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	$(PY) benchmarks/overhead.py --case all
+	$(PY) benchmarks/mlm.py
 	$(PY) benchmarks/feature_cache.py
 	$(PY) benchmarks/serving.py --check-cost
 	$(PY) benchmarks/evaluation.py

@@ -57,6 +57,7 @@ setup(
             "sst2 = tl_app.recipes.sst2:Sst2",
             "text_folder = tl_app.recipes.text_folder:TextFolder",
             "text_csv = tl_app.recipes.text_csv:TextCsv",
+            "text_mlm = tl_app.recipes.text_mlm:TextMlm",
         ],
         "tl_app.assets": [
             "mobilenet_v2 = tl_app.image.weights:ASSET",

@@ -122,16 +122,26 @@ def worker(side, steps, precision):
     print(json.dumps(ends))
 
 
-def measure(side, steps, warmup, precision):
-    """Training sequences per second of one side, from a fresh process."""
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", side, "--steps", str(steps),
-                          "--precision", precision], capture_output=True, text=True,
+def worker_step_ends(script, args, label):
+    """The batch-end times a worker process (`script` with `args`) prints as its last line, as JSON."""
+    out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True,
                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     if out.returncode != 0:
-        raise SystemExit(f"{side} ({precision}) failed:\n{out.stderr[-3000:]}")
-    ends = json.loads(out.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"{label} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sequences_per_second(ends, warmup, batch=BATCH):
+    """`batch` over the median step time after the first `warmup` steps (tracing)."""
     step_times = [b - a for a, b in zip(ends[warmup:], ends[warmup + 1:])]
-    return BATCH / statistics.median(step_times)
+    return batch / statistics.median(step_times)
+
+
+def measure(side, steps, warmup, precision):
+    """Training sequences per second of one side, from a fresh process."""
+    ends = worker_step_ends(os.path.abspath(__file__), ["--worker", side, "--steps", str(steps), "--precision", precision],
+                            f"{side} ({precision})")
+    return sequences_per_second(ends, warmup)
 
 
 def main():

@@ -48,6 +48,33 @@ sys.meta_path.insert(0, _BlockKeras())
 """
 
 
+# Prepend to a script that then runs `tl_app.cli.main`: with KILL_AT=epoch:batch in the environment,
+# the process SIGKILLs itself at that batch (a kill at any moment, for resume tests).
+KILL_AT_PRELUDE = """
+import os, signal
+import keras
+from tl_app.engine import trainer as _train
+if os.environ.get("KILL_AT"):
+    from tl_app.engine.resume_callbacks import flush_tensorboard
+    _kill_epoch, _kill_batch = map(int, os.environ["KILL_AT"].split(":"))
+    class KillAt(keras.callbacks.Callback):
+        def __init__(self, logged_by):
+            super().__init__()
+            self.logged_by = logged_by
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == _kill_epoch and batch == _kill_batch:
+                os.kill(os.getpid(), signal.SIGKILL)
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == _kill_epoch and _kill_batch == -1:
+                flush_tensorboard(self.logged_by)  # the epoch is on disk, its checkpoint is not
+                os.kill(os.getpid(), signal.SIGKILL)
+    _standard = _train.standard_callbacks
+    _train.standard_callbacks = lambda run_dir: (lambda logged: logged + [KillAt(logged)])(_standard(run_dir))
+"""
+
+
 def run_python(code, timeout=120, env_extra=None):
     """Run `code` in a fresh Python process; returns CompletedProcess (text)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env_extra or {}))

@@ -6,15 +6,15 @@ import sys
 
 import pytest
 
+from helpers import KILL_AT_PRELUDE
 from test_engine import _steps
 
 # `tl-app` with a two-phase recipe (a head on cached features, then the whole model with a
 # warmup + linear schedule) and, when KILL_AT=epoch:batch is set, a SIGKILL at that batch
 # (batch -1: at the end of the epoch, after TensorBoard logged it, before its checkpoint).
-SCRIPT = r"""
-import os, signal, sys
+SCRIPT = KILL_AT_PRELUDE + r"""
+import sys
 import keras
-from tl_app.engine import trainer as train
 from tl_app.recipe import FeatureCache, Phase
 from tl_app.recipes.digits import Digits
 from tl_app.registry import register
@@ -38,25 +38,6 @@ class TwoPhaseDigits(Digits):
                 Phase("fine_tune", 3, 1e-3, prepare=unfreeze,
                       options={"lr_schedule": "linear", "warmup_fraction": 0.2, "optimizer": "adamw",
                                "weight_decay": 0.01})]
-
-if os.environ.get("KILL_AT"):
-    from tl_app.engine.resume_callbacks import flush_tensorboard
-    kill_epoch, kill_batch = map(int, os.environ["KILL_AT"].split(":"))
-    class KillAt(keras.callbacks.Callback):
-        def __init__(self, logged_by):
-            super().__init__()
-            self.logged_by = logged_by
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
-        def on_train_batch_end(self, batch, logs=None):
-            if self.epoch == kill_epoch and batch == kill_batch:
-                os.kill(os.getpid(), signal.SIGKILL)
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == kill_epoch and kill_batch == -1:
-                flush_tensorboard(self.logged_by)  # the epoch is on disk, its checkpoint is not
-                os.kill(os.getpid(), signal.SIGKILL)
-    standard = train.standard_callbacks
-    train.standard_callbacks = lambda run_dir: (lambda logged: logged + [KillAt(logged)])(standard(run_dir))
 
 from tl_app.cli import main
 main(sys.argv[1:])

@@ -11,14 +11,14 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 VOCABULARY = SPECIALS + POSITIVE + NEGATIVE + FILLER + [".", ","]
 
 
-def write_tiny_bert_preset(directory, max_sequence_length=64, seed=0):
-    """A 2-layer, 32-hidden BERT with random weights and the test vocabulary, saved as a keras-hub preset."""
+def write_tiny_bert_preset(directory, max_sequence_length=64, seed=0, num_layers=2):
+    """A 2-layer (or `num_layers`), 32-hidden BERT with random weights and the test vocabulary, saved as a keras-hub preset."""
     import keras
     import keras_hub
 
     keras.utils.set_random_seed(seed)
     backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=len(VOCABULARY), num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64,
+        vocabulary_size=len(VOCABULARY), num_layers=num_layers, num_heads=2, hidden_dim=32, intermediate_dim=64,
         max_sequence_length=max_sequence_length)
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=VOCABULARY)
     os.makedirs(directory, exist_ok=True)

@@ -50,6 +50,14 @@ def recipe_class(spec=None, config_file=None):
     return cls
 
 
+def recipes_with_field(key):
+    """Names of the known recipes whose config has field `key` (for the message of a field set on the wrong recipe)."""
+    try:
+        return [name for name in registry.names() if key in config_lib.field_types(registry.get(name).Config)]
+    except UserError:
+        return []
+
+
 def resolve_config(recipe_cls, config_file=None, assignments=(), values=None):
     """The recipe's config: defaults < config file < `--set` assignments < typed `values`; range-checked.
 
@@ -66,19 +74,20 @@ def resolve_config(recipe_cls, config_file=None, assignments=(), values=None):
     cfg = recipe_cls.default_config()
     origin = {}
     if config_file is not None:
-        cfg = config_lib.apply_values(cfg, config_file.values, name, where=config_file.where)
+        cfg = config_lib.apply_values(cfg, config_file.values, name, where=config_file.where,
+                                      owners_of=recipes_with_field)
         origin.update({key: config_file.where(key) for key in config_file.values})
         repeated = config_file.repeated_values()
-        cfg = config_lib.apply_values(cfg, repeated, name, where=config_file.where)
+        cfg = config_lib.apply_values(cfg, repeated, name, where=config_file.where, owners_of=recipes_with_field)
         overridden = {item.partition("=")[0].strip() for item in assignments} | set(values or {})
         for key in sorted(set(repeated) - overridden):
             log.info(f"{config_file.where(key)}: {key}=auto resolved to {repeated[key]!r} in the run it records;"
                      f" repeating that (--set {key}=auto resolves it again)")
-    cfg = config_lib.apply_overrides(cfg, assignments, name)
+    cfg = config_lib.apply_overrides(cfg, assignments, name, owners_of=recipes_with_field)
     for item in assignments:
         origin.pop(item.partition("=")[0].strip(), None)
     given = {k: v for k, v in (values or {}).items() if v is not None}
-    cfg = config_lib.apply_values(cfg, given, name, where=lambda key: "tl_app.run")
+    cfg = config_lib.apply_values(cfg, given, name, where=lambda key: "tl_app.run", owners_of=recipes_with_field)
     for key in given:
         origin.pop(key, None)
     try:

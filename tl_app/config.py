@@ -163,17 +163,27 @@ def field_types(config_cls):
     return {f.name: hints[f.name] for f in dataclasses.fields(config_cls)}
 
 
-def unknown_field(key, config, recipe_name, where):
-    """The UserError for a key that is not a field of `config`, with the closest field as a hint."""
+def unknown_field(key, config, recipe_name, where, owners=()):
+    """The UserError for a key that is not a field of `config`: the recipes that have it, or the closest field.
+
+    Args:
+        owners: names of other recipes whose config has `key` (e.g. adapt_epochs on digits: the text recipes).
+    """
     names = list(field_types(type(config)))
     close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
+    if owners:  # e.g. adapt_epochs on digits: say which recipes take it, not a look-alike field
+        hint = f" It is a field of {', '.join(owners)}."
+    else:
+        hint = f" Did you mean '{close[0]}'?" if close else ""
     return UserError(f"{where}: '{key}' is not a config field of {recipe_name}.{hint}"
                      f" See `tl-app config {recipe_name}` for the fields.", key=key)
 
 
-def apply_overrides(config, assignments, recipe_name="the recipe"):
-    """A copy of `config` with `["key=value", ...]` applied, each checked against the field's type."""
+def apply_overrides(config, assignments, recipe_name="the recipe", owners_of=lambda key: ()):
+    """A copy of `config` with `["key=value", ...]` applied, each checked against the field's type.
+
+    `owners_of(key)` names the recipes that have a field this config lacks (for the message).
+    """
     types_by_name = field_types(type(config))
     changes = {}
     for item in assignments:
@@ -182,12 +192,12 @@ def apply_overrides(config, assignments, recipe_name="the recipe"):
         if not sep or not key:
             raise UserError(f"--set {item!r}: expected key=value, e.g. --set epochs=3.")
         if key not in types_by_name:
-            raise unknown_field(key, config, recipe_name, f"--set {item}")
+            raise unknown_field(key, config, recipe_name, f"--set {item}", owners_of(key))
         changes[key] = parse_value(key, raw, types_by_name[key])
     return dataclasses.replace(config, **changes)
 
 
-def apply_values(config, values, recipe_name="the recipe", where=lambda key: "config"):
+def apply_values(config, values, recipe_name="the recipe", where=lambda key: "config", owners_of=lambda key: ()):
     """A copy of `config` with `{key: typed value}` applied (config files, `tl_app.run(**fields)`).
 
     Args:
@@ -195,12 +205,13 @@ def apply_values(config, values, recipe_name="the recipe", where=lambda key: "co
         values: field name -> value (see `coerce_value`).
         recipe_name: for messages.
         where: key -> where that value came from, for messages (e.g. "run.yaml, line 3").
+        owners_of: key -> names of the recipes that have a field this config lacks (for the message).
     """
     types_by_name = field_types(type(config))
     changes = {}
     for key, value in values.items():
         if key not in types_by_name:
-            raise unknown_field(key, config, recipe_name, where(key))
+            raise unknown_field(key, config, recipe_name, where(key), owners_of(key))
         changes[key] = coerce_value(key, value, types_by_name[key], where(key))
     return dataclasses.replace(config, **changes)
 
@@ -211,14 +222,16 @@ AT_LEAST = {
     "learning_rate": 0.0, "min_learning_rate": 0.0, "momentum": 0.0,
     "l1": 0.0, "l2": 0.0, "weight_decay": 0.0, "fine_tune_weight_decay": 0.0,
     "batch_size": 1, "steps_per_execution": 1, "shuffle_buffer": 1, "hidden_units": 1, "step_every_epochs": 1,
-    "tflite_calibration_samples": 1,
+    "tflite_calibration_samples": 1, "adapt_epochs": 0,
 }
 # fine_tune_learning_rate 0 would be a fine-tune phase that changes nothing (fine_tune_epochs=0 skips it).
-POSITIVE = ("decay_rate", "clipnorm", "clipvalue", "fine_tune_clipnorm", "alpha", "fine_tune_learning_rate")
+POSITIVE = ("decay_rate", "clipnorm", "clipvalue", "fine_tune_clipnorm", "alpha", "fine_tune_learning_rate",
+            "adapt_learning_rate")
 # [0, 1). label_smoothing and warmup_fraction are not here: engine.optimizers.check_options checks them, phase overrides too.
 FRACTIONS = ("dropout", "fine_tune_warmup_fraction", "rotation", "zoom", "translation", "contrast",
              "synonym_rate", "insertion_rate", "swap_rate", "deletion_rate")
 SHARES = ("validation_fraction", "test_fraction")  # (0, 1): a split carved from the data needs examples
+HELD_OUT = ("adapt_holdout_fraction",)  # (0, 1), not summed with SHARES
 
 
 def check_values(config, metrics=("accuracy",)):
@@ -242,7 +255,7 @@ def check_values(config, metrics=("accuracy",)):
     for name in FRACTIONS:
         if values.get(name) is not None and not 0 <= values[name] < 1:
             raise bad(name, "in [0, 1) (0 turns it off)")
-    for name in SHARES:
+    for name in SHARES + HELD_OUT:
         if values.get(name) is not None and not 0 < values[name] < 1:
             raise bad(name, "in (0, 1)")
     if "seed" in values and not 0 <= values["seed"] < 2**32:

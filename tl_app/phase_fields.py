@@ -16,7 +16,7 @@ Examples:
     (['head'], ['fine_tune'])
 """
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict
 
 # What a phase trains with, each read from a config field (engine.optimizers resolves the optimizer ones).
 SETTINGS = ("learning_rate", "optimizer", "lr_schedule", "warmup_steps", "warmup_fraction", "decay_rate",

@@ -67,6 +67,9 @@ class Phase:
     augment: bool = True
     # Per-phase overrides of optimizer config fields (e.g. {"optimizer": "adamw"}).
     options: Dict[str, Any] = field(default_factory=dict)
+    # Set when the phase trains another model that shares layers with the recipe's (a `tl_app.engine.phase_task.PhaseTask`,
+    # e.g. a masked-LM around a text encoder): its own data, loss and metrics; checkpointed and resumed like any phase.
+    task: Optional[Any] = None
 
 
 class Recipe:

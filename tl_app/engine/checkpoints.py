@@ -2,13 +2,15 @@
 
 A checkpoint is one `.npz` file in `runs/<recipe>/<run-id>/checkpoints/` with
 the full model's weights, the phase's optimizer variables (its iteration count
-drives the learning-rate schedule) and early stopping's best weights, plus
+drives the learning-rate schedule), early stopping's best weights and, in a
+phase that trains another model (`engine.phase_task`), that model's own
+variables (e.g. a masked-LM head), plus
 `checkpoint.json` naming it with the training state: which phase, how many of
 its epochs are done, how many epochs are done over all phases (the next
-TensorBoard step). Files are written to a temporary name, fsynced and renamed
-(`tl_app.atomic`), and `checkpoint.json` is replaced only after the `.npz` it names
-is complete, so a SIGKILL at any moment leaves the previous checkpoint intact; the
-run that resumes removes the temporaries a killed one left.
+TensorBoard step), and the figures phases reported (`results`). Files are written to a
+temporary name, fsynced and renamed (`tl_app.atomic`), and `checkpoint.json` is replaced
+only after the `.npz` it names is complete, so a SIGKILL at any moment leaves the previous
+checkpoint intact; the run that resumes removes the temporaries a killed one left.
 
 Why not `keras.callbacks.BackupAndRestore`: it restores one `fit` call and
 knows nothing of phases (a different trainable set and a fresh optimizer per
@@ -36,12 +38,14 @@ class TrainingState:
         phase_epochs_done: epochs of that phase completed.
         epoch: epochs completed over all phases (the next epoch's TensorBoard step).
         early_stopping: the phase's early-stopping counters (best, wait, best_epoch).
+        results: figures phases reported so far (name -> float, e.g. perplexity before and after adaptation).
     """
 
     phase: int = 0
     phase_epochs_done: int = 0
     epoch: int = 0
     early_stopping: Dict[str, Any] = field(default_factory=dict)
+    results: Dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -51,6 +55,8 @@ class Checkpoint:
     optimizer_weights: List[np.ndarray]
     best_weights: Optional[List[np.ndarray]]
     path: str
+    # Variables of a phase task's model that the full model lacks (`engine.phase_task.task_variables`).
+    task_weights: List[np.ndarray] = field(default_factory=list)
 
 
 def _stack(prefix, arrays):
@@ -74,12 +80,13 @@ class CheckpointStore:
         self.directory = directory
         self.keep = keep
 
-    def save(self, state, model_weights, optimizer_weights=(), best_weights=None):
+    def save(self, state, model_weights, optimizer_weights=(), best_weights=None, task_weights=()):
         """Write a checkpoint and point `checkpoint.json` at it; returns its path."""
         os.makedirs(self.directory, exist_ok=True)
         name = f"ckpt-epoch{state.epoch:05d}-phase{state.phase:02d}-{state.phase_epochs_done:04d}.npz"
         path = os.path.join(self.directory, name)
-        arrays = {**_stack("model", model_weights), **_stack("optimizer", optimizer_weights)}
+        arrays = {**_stack("model", model_weights), **_stack("optimizer", optimizer_weights),
+                  **_stack("task", task_weights)}
         if best_weights is not None:
             arrays.update(_stack("best", best_weights))
         write_atomic(path, lambda f: np.savez(f, **arrays))
@@ -111,18 +118,23 @@ class CheckpointStore:
         path = os.path.join(self.directory, name)
         with np.load(path) as npz:
             best = _unstack(npz, "best")
-            return Checkpoint(state, _unstack(npz, "model"), _unstack(npz, "optimizer"), best or None, path)
+            return Checkpoint(state, _unstack(npz, "model"), _unstack(npz, "optimizer"), best or None, path,
+                              _unstack(npz, "task"))
+
+
+def restore_variables(variables, values, what):
+    """Assign saved `values` to `variables` (same count and shapes, else ValueError naming `what`)."""
+    if len(variables) != len(values):
+        raise ValueError(f"checkpoint has {len(values)} {what} variables, the phase has {len(variables)}: "
+                         "the recipe's phases or models changed since the checkpoint")
+    for target, value in zip(variables, values):
+        if tuple(target.shape) != tuple(value.shape):
+            raise ValueError(f"{what} variable {target.path}: shape {tuple(target.shape)} vs {value.shape} in the checkpoint")
+        target.assign(value)
 
 
 def restore_optimizer(optimizer, variables, values):
     """Build `optimizer` for `variables` and load its saved variable values (iterations, moments)."""
     if not optimizer.built:
         optimizer.build(variables)
-    targets = optimizer.variables
-    if len(targets) != len(values):
-        raise ValueError(f"checkpoint has {len(values)} optimizer variables, the phase's optimizer has {len(targets)}: "
-                         "the recipe's phases or optimizer changed since the checkpoint")
-    for target, value in zip(targets, values):
-        if tuple(target.shape) != tuple(value.shape):
-            raise ValueError(f"optimizer variable {target.path}: shape {tuple(target.shape)} vs {value.shape} in the checkpoint")
-        target.assign(value)
+    restore_variables(optimizer.variables, values, "optimizer")

@@ -64,8 +64,8 @@ class EpochTensorBoard(keras.callbacks.TensorBoard):
 
     def on_phase_end(self, info, model):
         """The validation confusion matrix and per-class table of the phase's final weights."""
-        if not self.phase_summaries or info.validation is None:
-            return
+        if not self.phase_summaries or info.validation is None or getattr(info.phase, "task", None) is not None:
+            return  # a phase that trains another model (a masked LM) has no classes to look at
         from tl_app.engine.features import inference_function
         from tl_app.evaluate.evaluation import evaluate
         from tl_app.evaluate.plots import confusion_matrix_png

@@ -57,9 +57,13 @@ class EpochCheckpoint(keras.callbacks.Callback):
         phase_start_epoch: global epoch at which this phase's first epoch was (TensorBoard step).
         early_stopping: the phase's `ResumableEarlyStopping`, or None.
         flush: callbacks whose event files are flushed before each checkpoint.
+        task_variables: variables of the fitted model that `full_model` lacks (a phase task's own,
+            e.g. a masked-LM head: `engine.phase_task.task_variables`), saved with every epoch.
+        results: the Trainer's `results` (figures phases report), saved in every checkpoint's state.
     """
 
-    def __init__(self, store, full_model, phase_index, phase_start_epoch, early_stopping=None, flush=()):
+    def __init__(self, store, full_model, phase_index, phase_start_epoch, early_stopping=None, flush=(),
+                 task_variables=(), results=None):
         super().__init__()
         self.store = store
         self.full_model = full_model
@@ -67,6 +71,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.phase_start_epoch = phase_start_epoch
         self.early_stopping = early_stopping
         self.flush = list(flush)
+        self.task_variables = list(task_variables)
+        self.results = results if results is not None else {}
         self.epochs_done = None
 
     def on_train_begin(self, logs=None):
@@ -81,14 +87,17 @@ class EpochCheckpoint(keras.callbacks.Callback):
             phase_epochs_done=epoch + 1 - self.phase_start_epoch,
             epoch=epoch + 1,
             early_stopping=es.state() if es is not None else {},
+            results=dict(self.results),
         )
         optimizer_weights = [np.array(v) for v in self.model.optimizer.variables]
         best = es.best_weights if es is not None and es.restore_best_weights else None
-        self.store.save(state, self.full_model.get_weights(), optimizer_weights, best)
+        self.store.save(state, self.full_model.get_weights(), optimizer_weights, best,
+                        [np.array(v) for v in self.task_variables])
 
     def on_train_end(self, logs=None):
         if self.epochs_done is None:
             return  # no epoch finished: the last epoch checkpoint stands
         # After early stopping restored its best weights: the next phase starts from these.
-        state = TrainingState(phase=self.phase_index + 1, phase_epochs_done=0, epoch=self.epochs_done)
+        state = TrainingState(phase=self.phase_index + 1, phase_epochs_done=0, epoch=self.epochs_done,
+                              results=dict(self.results))
         self.store.save(state, self.full_model.get_weights())

@@ -5,7 +5,9 @@ optimizer (`engine.optimizers`: optimizer, schedule with warmup, weight decay,
 clipping) and trains for its epochs. A phase whose base is frozen and that
 does not augment may train the head on features computed once
 (`Phase.feature_cache`, `engine.features`), which is the same model at a
-fraction of the cost.
+fraction of the cost. A phase with a `task` (`engine.phase_task.PhaseTask`)
+trains another model that shares layers with the recipe's (e.g. a masked-LM
+around a text encoder), on the task's own data, loss and metrics.
 
 Every epoch ends with a checkpoint (`engine.checkpoints`) when the run has a
 checkpoint store, so a killed run resumes at the right phase and epoch.
@@ -24,13 +26,15 @@ import sys
 from typing import Any, List
 
 from tl_app import log
-from tl_app.engine.checkpoints import TrainingState, restore_optimizer
+from tl_app.engine.checkpoints import TrainingState, restore_optimizer, restore_variables
 from tl_app.engine.datasets import balanced_class_weights, batched, count_batches, labels_of
 from tl_app.engine.feature_store import FeatureStore
 from tl_app.engine.features import cached_features, inference_function
 from tl_app.engine.losses import training_loss
 from tl_app.engine.optimizers import build_optimizer, check_options
+from tl_app.engine.phase_task import task_variables
 from tl_app.engine.strategies import is_tpu
+from tl_app.errors import UserError
 
 LOOPS = ("auto", "fit", "custom")
 RETRY_PHASE = "gate_retry"  # retry round r trains phase `gate_retry_<r>`
@@ -68,15 +72,18 @@ def standard_callbacks(run_dir):
 
 
 def compile_for_phase(recipe, model, phase, steps_per_epoch=None):
-    """Compile `model` for `phase`: fresh optimizer, the training loss (label smoothing), the recipe's metrics."""
+    """Compile `model` for `phase`: fresh optimizer, the training loss (label smoothing), the recipe's metrics
+    (or, for a phase with a task, the task's loss and metrics)."""
     from tl_app.engine.metrics import keras_metrics
 
     cfg = recipe.config
+    losses = phase.task.compile_args() if phase.task is not None else {
+        "loss": training_loss(recipe.loss(), cfg.label_smoothing),
+        "metrics": keras_metrics(recipe.metrics(), model.output_shape[-1])}
     model.compile(
         optimizer=build_optimizer(cfg, phase, steps_per_epoch, model=model),
-        loss=training_loss(recipe.loss(), cfg.label_smoothing),
-        metrics=keras_metrics(recipe.metrics(), model.output_shape[-1]),
         steps_per_execution=cfg.steps_per_execution,
+        **losses,
     )
 
 
@@ -115,9 +122,12 @@ class Trainer:
         self.custom = loop == "custom" or (loop == "auto" and is_multi_worker(self.strategy))
         self.state = TrainingState()
         self.phases = None  # the recipe's phases, once run_all has asked for them
+        # Figures phases report (e.g. perplexity before and after adaptation); kept in every checkpoint.
+        self.results = {}
         self._class_weight = None
         if resume is not None:
             self.state = resume.state
+            self.results = dict(resume.state.results)
             self.model.set_weights(resume.model_weights)
 
     @property
@@ -148,13 +158,17 @@ class Trainer:
             log.info(f"class weights (balanced from the train labels): {shown}")
         return self._class_weight
 
-    def _phase_data(self, phase):
-        """(model to fit, train batches, validation batches) for the phase: raw inputs or cached features."""
+    def _phase_data(self, phase, done=0):
+        """(model to fit, train batches, validation batches, steps per epoch or None) for the phase:
+        raw inputs, cached features, or the data of the phase's task (from its epoch `done` on)."""
         import tensorflow as tf
 
         cfg = self.recipe.config
+        if phase.task is not None:
+            train, steps = phase.task.train_data(cfg.batch_size, done, phase.epochs, drop_remainder=is_tpu(self.strategy))
+            return self._phase_target(phase), train, phase.task.validation_data(cfg.batch_size), steps
         if phase.feature_cache is None:
-            return self.model, self._train_dataset(phase), batched(self.data.validation, cfg.batch_size)
+            return self.model, self._train_dataset(phase), batched(self.data.validation, cfg.batch_size), None
         if phase.augment:
             raise ValueError(f"phase '{phase.name}': a feature cache cannot augment; set augment=False")
         cache = phase.feature_cache
@@ -169,15 +183,18 @@ class Trainer:
         return (cache.head,
                 batched(train, cfg.batch_size, shuffle=True, seed=cfg.seed, shuffle_buffer=len(train_x),
                         drop_remainder=is_tpu(self.strategy)),
-                batched(val, cfg.batch_size))
+                batched(val, cfg.batch_size), None)
 
     # ---- phases ------------------------------------------------------------------
-    def _early_stopping(self, resuming):
+    def _early_stopping(self, resuming, phase):
         from tl_app.engine.metrics import monitor_mode
         from tl_app.engine.resume_callbacks import ResumableEarlyStopping
 
         cfg = self.recipe.config
         if cfg.early_stopping_patience is None:
+            return None
+        if phase.task is not None and cfg.early_stopping_monitor.removeprefix("val_") not in ("loss", *phase.task.metric_names):
+            log.info(f"phase '{phase.name}': no early stopping (it does not log {cfg.early_stopping_monitor})")
             return None
         return ResumableEarlyStopping(
             monitor=cfg.early_stopping_monitor,
@@ -201,7 +218,6 @@ class Trainer:
         from tl_app.engine.resume_callbacks import EpochCheckpoint
 
         index = self.state.phase if index is None else index
-        cfg = self.recipe.config
         resuming = self.resume is not None and self.state.phase == index and self.state.phase_epochs_done > 0
         done = self.state.phase_epochs_done if resuming else 0
         if phase.epochs - done <= 0 and not resuming:
@@ -212,29 +228,33 @@ class Trainer:
         stopped = resuming and self.resume.state.early_stopping.get("stopped", False)
         if resuming and (done >= phase.epochs or stopped):
             # Killed between the phase's last epoch and its end-of-phase checkpoint.
-            self._finish_from_checkpoint(phase, index, phase.feature_cache.head if phase.feature_cache else self.model)
+            self._finish_from_checkpoint(phase, index, self._phase_target(phase))
             return None
-        target, train, validation = self._phase_data(phase)
-        steps = count_batches(train)
+        target, train, validation, steps = self._phase_data(phase, done)
+        steps = steps or count_batches(train)
+        own = task_variables(target, self.model) if phase.task is not None else []
         with self.strategy.scope():
             compile_for_phase(self.recipe, target, phase, steps)
             if resuming:
+                restore_variables(own, self.resume.task_weights, f"phase '{phase.name}' model")
                 restore_optimizer(target.optimizer, target.trainable_variables, self.resume.optimizer_weights)
         left = phase.epochs - done
         where = f" (resuming after epoch {done} of it)" if resuming else ""
         log.info(f"phase '{phase.name}': {left} epoch(s) at learning rate {phase.learning_rate:g}, "
                  f"{steps} steps per epoch{where}")
         callbacks = list(self.callbacks)
-        early = self._early_stopping(resuming)
+        early = self._early_stopping(resuming, phase)
         if early is not None:
             callbacks.append(early)
+        if phase.task is not None:  # after early stopping (its best weights are back when they end), before the checkpoint
+            callbacks += phase.task.callbacks(self.results, self.state.epoch - done, self.callbacks)
         if self.checkpoints is not None:
             callbacks.append(EpochCheckpoint(self.checkpoints, self.model, index, self.state.epoch - done, early,
-                                             flush=self.callbacks))
+                                             flush=self.callbacks, task_variables=own, results=self.results))
         info = PhaseInfo(index, phase, self.state.epoch - done, validation, list(self.data.class_names),
                          replica_batch_size=self.replica_batch_size)
         self._tell(callbacks, "on_phase_begin", info)
-        history = self._train(target, train, validation, callbacks, left)
+        history = self._train(target, train, validation, callbacks, left, steps if phase.task is not None else None)
         self.state = TrainingState(phase=index + 1, phase_epochs_done=0, epoch=self.state.epoch + len(history.epoch))
         info.last_epoch = self.state.epoch - 1
         self._tell(callbacks, "on_phase_end", info, target)  # after early stopping restored the best weights
@@ -246,7 +266,15 @@ class Trainer:
             if hasattr(callback, hook):
                 getattr(callback, hook)(*args)
 
-    def _train(self, target, train, validation, callbacks, epochs):
+    def _phase_target(self, phase):
+        """The model a phase fits: its task's, its cached-feature head, or the recipe's model."""
+        if phase.task is not None:
+            with self.strategy.scope():
+                return phase.task.build()
+        return phase.feature_cache.head if phase.feature_cache else self.model
+
+    def _train(self, target, train, validation, callbacks, epochs, steps_per_epoch=None):
+        """Fit `target`; `steps_per_epoch` when one dataset holds every epoch (a phase task's data)."""
         start = self.state.epoch
         if self.custom:
             from tl_app.engine.custom_loop import CustomLoop
@@ -261,8 +289,9 @@ class Trainer:
             validation_data=validation,
             initial_epoch=start,
             epochs=start + epochs,
+            steps_per_epoch=steps_per_epoch,
             callbacks=callbacks,
-            class_weight=self.class_weight(),
+            class_weight=None if steps_per_epoch else self.class_weight(),  # a task weighs its own samples
             shuffle=False,  # the dataset is shuffled already
             verbose=1 if sys.stdout.isatty() else 2,  # a progress bar per batch on a terminal, else a line per epoch
         )
@@ -271,6 +300,10 @@ class Trainer:
         """Run every phase in order, skipping those a resume checkpoint has finished."""
         phases = self.phases = self.recipe.phases(self.model)
         check_options(self.recipe.config, phases)
+        tasks = [p.name for p in phases if p.task is not None]
+        if self.custom and tasks:
+            raise UserError(f"phase '{tasks[0]}' trains its own model with its own metrics, which the custom training"
+                            " loop (multi-worker) cannot; use --strategy one_device or mirrored for this run.")
         for index, phase in enumerate(phases):
             if index < self.state.phase:
                 if phase.prepare is not None:  # later phases may build on the trainable set it left

@@ -176,7 +176,8 @@ def open_run_dir(ctx):
     log.info(choice.describe(cfg.batch_size))
     sizes = ", ".join(f"{name} {_count(ds) if _count(ds) is not None else '?'}" for name, ds in
                       (("train", data.train), ("validation", data.validation), (data.test_split_name, data.test)))
-    log.info(f"data: {sizes} examples, {len(data.class_names)} classes")
+    classes = f", {len(data.class_names)} classes" if data.class_names else ""  # e.g. text_mlm: unlabeled text
+    log.info(f"data: {sizes} examples{classes}")
     for note in data.notes:
         log.info(note)
 

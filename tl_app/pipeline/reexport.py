@@ -92,7 +92,7 @@ def export_run(run_dir, options=None):
     options.export = True
     ctx = RunContext(recipe, options)
     with ctx.cleanup():
-        for stage in (ReadRun(run_dir), ServingCheck(), RestoreWeights(), Export()):
+        for stage in recipe.stages([ReadRun(run_dir), ServingCheck(), RestoreWeights(), Export()]):
             if stage.enabled(ctx):
                 stage.run(ctx)
     return ctx.result()

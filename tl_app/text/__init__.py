@@ -2,14 +2,18 @@
 
 - `classification.BertTextClassification`: the family's base class (model, phases, augmentation, exports);
   a recipe implements `load_texts()` and sets `defaults`.
-- `config.TextConfig`: its config fields.
+- `adaptation.MaskedLMAdaptation`: the base of `text_mlm` (masked-LM adaptation of an encoder only, saved
+  as a keras-hub preset); `masked_lm`, `masked_lm_data`, `adapt_data`, `encoder_preset`: its parts, which
+  the text recipes' `adapt` phase shares.
+- `config.TextConfig`, `config.MaskedLMConfig`: their config fields.
 - `presets`: which encoder (keras-hub names, local directories, the offline MiniLM); `model`: the classifier;
   `packing`: strings -> BERT inputs with ops TF Serving has; `augmentation`: EDA on training texts;
   `files`: class folders and CSV files -> texts; `glue`: SST-2 from tfds.
 
 Importing this package imports no TensorFlow.
 """
+from tl_app.text.adaptation import MaskedLMAdaptation
 from tl_app.text.classification import BertTextClassification
-from tl_app.text.config import TextConfig
+from tl_app.text.config import MaskedLMConfig, TextConfig
 
-__all__ = ["BertTextClassification", "TextConfig"]
+__all__ = ["BertTextClassification", "MaskedLMAdaptation", "MaskedLMConfig", "TextConfig"]

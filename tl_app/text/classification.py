@@ -10,7 +10,11 @@ keras-hub BERT preset name, a local keras-hub preset or Hugging Face BERT
 directory, or `offline` (all-MiniLM-L6-v2 from `tl-app assets minilm`); see
 `text.presets`.
 
-Training runs in two phases (`tl_app.recipe.Phase`):
+Training runs in two phases (`tl_app.recipe.Phase`), after an optional third:
+0. `adapt` (`adapt_epochs` > 0, off by default): the encoder continues its
+   pretraining as keras-hub's `BertMaskedLM` on `adapt_data` (default: the
+   training texts, labels ignored), with held-out masked-token perplexity
+   before and after (`text.adaptation`, `text.masked_lm`).
 1. `head`: the encoder frozen, a new softmax head trained with Adam at
    `learning_rate` (3e-3) for `epochs` (30). Without augmentation the head
    trains on pooled features the encoder computes once (`feature_cache=auto`):
@@ -37,11 +41,10 @@ import numpy as np
 
 from tl_app import log
 from tl_app.errors import UserError
-from tl_app.phase_fields import PhaseFields
+from tl_app.phase_fields import SETTINGS, PhaseFields
 from tl_app.recipe import DataSplits, FeatureCache, Phase, Recipe
 from tl_app.text.config import TextConfig
 
-TOKEN_COUNT_BATCH = 512
 # The fine-tune phase's settings and the fields it reads them from (the head phase reads the common ones).
 FINE_TUNE_FIELDS = {"learning_rate": "fine_tune_learning_rate", "optimizer": "fine_tune_optimizer",
                     "weight_decay": "fine_tune_weight_decay", "lr_schedule": "fine_tune_lr_schedule",
@@ -78,6 +81,7 @@ class BertTextClassification(Recipe):
         self._preset = None
         self._tokenizer = None
         self._classifier = None
+        self._adaptation = None
 
     # ---- data ------------------------------------------------------------
     def load_data(self) -> DataSplits:
@@ -88,7 +92,24 @@ class BertTextClassification(Recipe):
         self._preset = resolve_preset(cfg.preset)  # seconds, before reading any data
         self._tokenizer = load_tokenizer(self._preset)
         raw = self.load_texts()
-        return self._to_splits(raw)
+        if cfg.adapt_epochs > 0:  # before the token counts of the splits: a bad adapt_data costs seconds
+            self._adaptation = self._load_adaptation(raw)
+        splits = self._to_splits(raw)
+        splits.notes.extend(self._adaptation.notes if self._adaptation else [])
+        return splits
+
+    def _load_adaptation(self, raw):
+        """The masked LM's text: `adapt_data`, else the training texts (labels ignored, never validation or test)."""
+        from tl_app.text.adapt_data import read_adapt_texts
+        from tl_app.text.adaptation import load_adaptation
+
+        cfg = self.config
+        if cfg.adapt_data:
+            column = cfg.adapt_column or getattr(cfg, "text_column", "text")
+            found = read_adapt_texts(cfg.adapt_data, column, "--set adapt_data")
+        else:
+            found = (raw.splits["train"][0], "the training texts, labels ignored", [])
+        return load_adaptation(cfg, self._tokenizer, *found)
 
     def resolved_config(self):
         """`{"preset": "bert_base_en_uncased" | "offline"}` when `preset=auto` chose it (recorded in config.json)."""
@@ -139,14 +160,9 @@ class BertTextClassification(Recipe):
                           test_references=references)
 
     def _truncation_note(self, split, texts):
-        """One line: how many texts of `split` have more tokens than fit (they are truncated)."""
-        lengths = token_counts(self._tokenizer, texts, self.config.sequence_length)
-        room = self.config.sequence_length - 2
-        cut = int(np.sum(lengths > room))
-        share = cut / max(len(texts), 1)
-        median = int(np.median(lengths)) if len(lengths) else 0
-        return (f"{split}: {cut} of {len(texts)} texts ({share:.1%}) truncated to {room} WordPiece tokens"
-                f" (sequence_length {self.config.sequence_length}; median length {median} tokens)")
+        from tl_app.text.packing import truncation_note
+
+        return truncation_note(self._tokenizer, texts, self.config.sequence_length, split)
 
     # ---- model -----------------------------------------------------------
     def pooling(self):
@@ -175,8 +191,14 @@ class BertTextClassification(Recipe):
 
     # ---- training --------------------------------------------------------
     def phase_fields(self):
-        """The head phase reads the common fields (`optimizer`, `weight_decay`, ...); fine-tuning its `fine_tune_*` ones."""
-        return [PhaseFields.reading("head", "epochs"),
+        """The head phase reads the common fields (`optimizer`, `weight_decay`, ...); fine-tuning its `fine_tune_*`
+        ones; adaptation (masked LM) `adapt_*`."""
+        from tl_app.text.adaptation import ADAPT_OPTIONS
+
+        # The adapt phase fixes its optimizer (ADAPT_OPTIONS) and reads the rest of SETTINGS as the head does.
+        adapt = {**{s: s for s in SETTINGS if s not in ADAPT_OPTIONS}, "learning_rate": "adapt_learning_rate",
+                 **{name: name for name in ("adapt_data", "adapt_column", "adapt_holdout_fraction")}}
+        return [PhaseFields("adapt", "adapt_epochs", adapt), PhaseFields.reading("head", "epochs"),
                 PhaseFields.reading("fine_tune", "fine_tune_epochs", **FINE_TUNE_FIELDS)]
 
     def phases(self, model) -> List[Phase]:
@@ -185,8 +207,10 @@ class BertTextClassification(Recipe):
         head = Phase("head", cfg.epochs, cfg.learning_rate, prepare=lambda m: freeze(classifier.backbone),
                      feature_cache=self._head_feature_cache(classifier), augment=cfg.augment)
         phases = [head]
+        if cfg.adapt_epochs > 0:
+            phases.insert(0, self._adapt_phase(classifier))
         if cfg.fine_tune_epochs > 0:
-            fine = self.phase_fields()[1]
+            fine = self.phase_fields()[-1]
             phases.append(Phase(
                 "fine_tune", cfg.fine_tune_epochs, cfg.fine_tune_learning_rate,
                 prepare=lambda m: unfreeze(classifier.backbone, self.pooling()),
@@ -194,6 +218,26 @@ class BertTextClassification(Recipe):
                 options=fine.options(cfg),  # fine_tune_optimizer, fine_tune_weight_decay, ...
             ))
         return phases
+
+    def _adapt_phase(self, classifier):
+        from tl_app.text.adaptation import adapt_phase
+        from tl_app.text.masked_lm import MaskedLMTask
+        from tl_app.text.masked_lm_data import masked_lm_preprocessor
+
+        cfg = self.config
+        preprocessor = masked_lm_preprocessor(self._tokenizer or classifier.inputs_layer.tokenizer, cfg.sequence_length)
+        task = MaskedLMTask(classifier.backbone, self._preset, preprocessor, self._adaptation, cfg.seed)
+        return adapt_phase(cfg.adapt_epochs, cfg.adapt_learning_rate, task)
+
+    def stages(self, stages):
+        """With an adapt phase: its perplexity before and after joins the metrics, after `evaluate`."""
+        names = [stage.name for stage in stages]
+        if self.config.adapt_epochs <= 0 or "evaluate" not in names:  # e.g. `tl-app export RUN_DIR`: no training
+            return stages
+        from tl_app.pipeline.phase_results import PhaseResults
+
+        at = names.index("evaluate") + 1
+        return stages[:at] + [PhaseResults("adaptation (held-out masked-token)")] + stages[at:]
 
     def _head_feature_cache(self, classifier):
         cfg = self.config
@@ -258,16 +302,3 @@ def unfreeze(backbone, pooling):
     if pooling == "mean":
         backbone.get_layer("pooled_dense").trainable = False
     log.info("phase 'fine_tune': the whole encoder trains")
-
-
-def token_counts(tokenizer, texts, sequence_length):
-    """WordPiece tokens per text before truncation, tokenized in the graph exactly as the model does."""
-    import tensorflow as tf
-
-    from tl_app.text.packing import BertTextInputs
-
-    if not texts:
-        return np.zeros([0], np.int64)
-    inputs = BertTextInputs(tokenizer, sequence_length)
-    ds = tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(TOKEN_COUNT_BATCH)
-    return np.concatenate([n.numpy() for n in ds.map(lambda t: inputs.token_ids(t).row_lengths())])

@@ -29,3 +29,26 @@ class TextConfig(RecipeConfig):
     insertion_rate: float = 0.1
     swap_rate: float = 0.1
     deletion_rate: float = 0.1
+    # Masked-LM adaptation of the encoder before the head phase (tl_app.text.masked_lm; docs/text-adaptation.md).
+    adapt_epochs: int = 0  # 0 = off
+    adapt_data: Optional[str] = None  # DIR of .txt | FILE.txt (a document a line) | FILE.csv/.tsv; None: the training texts
+    adapt_column: Optional[str] = None  # the column of a CSV/TSV adapt_data; None: text_column if the recipe has one, else "text"
+    adapt_learning_rate: float = 1e-4  # AdamW peak after 10% warmup, then linear decay
+    adapt_holdout_fraction: float = 0.1  # of the adaptation texts, held out for perplexity before and after
+
+
+@dataclass
+class MaskedLMConfig(RecipeConfig):
+    """Config of `text_mlm`: masked-LM adaptation of a BERT encoder only; its one phase uses the optimizer fields."""
+
+    preset: str = TextConfig.preset  # as the text recipes: keras-hub BERT preset | offline | PATH
+    sequence_length: int = 128
+    epochs: int = 3  # adaptation epochs
+    learning_rate: float = 1e-4  # peak, after warmup
+    optimizer: OptimizerName = "adamw"
+    weight_decay: float = 0.01  # LayerNorm and bias excluded
+    lr_schedule: ScheduleName = "linear"
+    warmup_fraction: float = 0.1
+    clipnorm: Optional[float] = 1.0
+    adapt_column: str = "text"  # the column of a CSV/TSV --data-dir
+    adapt_holdout_fraction: float = 0.1

@@ -116,27 +116,38 @@ def _detect_delimiter(path, head):
 
 @dataclass
 class Table:
-    """What `read_table` kept of a CSV/TSV file, and what it skipped.
+    """What `read_columns` kept of a CSV/TSV file, and what it skipped.
 
     Args:
-        texts: the kept rows' texts.
-        labels: their label strings (stripped).
+        values: column name -> the kept rows' values (a label column's stripped).
         delimiter: the delimiter used.
-        skipped: how many rows were skipped (wrong number of fields, empty text or label).
+        skipped: how many rows were skipped (wrong number of fields, an empty value).
         first_skipped: `(line, reason)` of the first few skipped rows (line: where the row starts).
         invalid_utf8: how many kept rows held bytes that are not UTF-8 (replaced by U+FFFD).
+        columns: `(kind, name)` of the columns read, e.g. `[("text", "review"), ("label", "stars")]`.
     """
 
-    texts: List[str]
-    labels: List[str]
+    values: Dict[str, List[str]]
     delimiter: str
     skipped: int = 0
     first_skipped: List[Tuple[int, str]] = field(default_factory=list)
     invalid_utf8: int = 0
+    columns: List[Tuple[str, str]] = field(default_factory=list)
+
+    def _of(self, kind):
+        return self.values[next(name for k, name in self.columns if k == kind)]
+
+    @property
+    def texts(self):
+        return self._of("text")
+
+    @property
+    def labels(self):
+        return self._of("label")
 
     def notes(self, path):
         """Lines for the run log."""
-        notes = [f"{path}: {len(self.texts)} rows (delimiter {self.delimiter!r})"]
+        notes = [f"{path}: {len(next(iter(self.values.values())))} rows (delimiter {self.delimiter!r})"]
         if self.skipped:
             shown = "; ".join(f"line {line}: {reason}" for line, reason in self.first_skipped)
             more = ", ..." if self.skipped > len(self.first_skipped) else ""
@@ -147,27 +158,26 @@ class Table:
         return notes
 
 
-def _header(path, reader, text_column, label_column):
+def _header(path, reader, columns, fix):
     header = next((row for row in reader if row), None)  # blank lines before the header are no header
+    wanted = " and ".join(f"'{name}'" for _, name in columns)
     if not header:
-        raise UserError(f"{path}: empty file; expected a header row with '{text_column}' and '{label_column}' columns.")
+        raise UserError(f"{path}: empty file; expected a header row with {wanted} column(s).")
     header = [h.strip() for h in header]
-    missing = [c for c in (text_column, label_column) if c not in header]
+    missing = [name for _, name in columns if name not in header]
     if missing:
         shown = ", ".join(repr(h) for h in header)
-        raise UserError(f"{path}: no column(s) {', '.join(repr(m) for m in missing)}; its columns are {shown}"
-                        " (--set text_column=... --set label_column=...).")
+        raise UserError(f"{path}: no column(s) {', '.join(repr(m) for m in missing)}; its columns are {shown} ({fix}).")
     return header
 
 
-def _problem(row, width, ti, li, text_column, label_column):
+def _problem(row, width, indices, columns):
     """Why a row cannot be used, or None."""
     if len(row) != width:
         return f"{len(row)} field(s), the header has {width}"
-    if not row[ti].strip():
-        return f"empty text ('{text_column}')"
-    if not row[li].strip():
-        return f"empty label ('{label_column}')"
+    for i, (kind, name) in zip(indices, columns):
+        if not row[i].strip():
+            return f"empty {kind} ('{name}')"
     return None
 
 
@@ -177,16 +187,16 @@ def _valid_utf8(value):
     return replaced, count == 0
 
 
-def _read_rows(path, reader, text_column, label_column, delimiter, on_bad_row):
-    header = _header(path, reader, text_column, label_column)
-    ti, li, width = header.index(text_column), header.index(label_column), len(header)
-    table = Table(texts=[], labels=[], delimiter=delimiter)
+def _read_rows(path, reader, columns, delimiter, on_bad_row, fix):
+    header = _header(path, reader, columns, fix)
+    indices, width = [header.index(name) for _, name in columns], len(header)
+    table = Table(values={name: [] for _, name in columns}, delimiter=delimiter, columns=list(columns))
     end = reader.line_num
     for row in reader:
         start, end = end + 1, reader.line_num  # physical lines: a quoted field may span several
         if not row:
             continue  # a blank line holds no row
-        problem = _problem(row, width, ti, li, text_column, label_column)
+        problem = _problem(row, width, indices, columns)
         if problem:
             if on_bad_row == "error":
                 raise UserError(f"{path}, line {start}: {problem}; fix the row (quote a field that holds the delimiter"
@@ -195,40 +205,33 @@ def _read_rows(path, reader, text_column, label_column, delimiter, on_bad_row):
             if len(table.first_skipped) < SHOWN_BAD_ROWS:
                 table.first_skipped.append((start, problem))
             continue
-        text, text_ok = _valid_utf8(row[ti])
-        label, label_ok = _valid_utf8(row[li].strip())
-        table.invalid_utf8 += not (text_ok and label_ok)
-        table.texts.append(text)
-        table.labels.append(label)
+        valid = True
+        for i, (kind, name) in zip(indices, columns):
+            value, ok = _valid_utf8(row[i].strip() if kind == "label" else row[i])
+            table.values[name].append(value)
+            valid = valid and ok
+        table.invalid_utf8 += not valid
     return table
 
 
-def read_table(path, text_column, label_column, delimiter=None, on_bad_row="skip"):
+def read_columns(path, columns, delimiter=None, on_bad_row="skip", fix="--set text_column=... --set label_column=..."):
     """The rows of a CSV/TSV file with a header row, read in one pass with the csv module.
 
     Quoted fields may hold the delimiter, line breaks and doubled quotes; a UTF-8 BOM and CRLF
     line endings (as spreadsheet programs save files) are handled. A row with another number of
-    fields than the header, an empty text or an empty label is skipped and counted (its line named
-    in the notes), or stops the read with `on_bad_row="error"`. Bytes that are not UTF-8 are
+    fields than the header, or an empty value in a wanted column, is skipped and counted (its line
+    named in the notes), or stops the read with `on_bad_row="error"`. Bytes that are not UTF-8 are
     replaced by U+FFFD and counted. Blank lines are ignored.
 
     Args:
         path: the file.
-        text_column, label_column: header names of the two columns used.
+        columns: `(kind, header name)` of the columns to read; kind "text" or "label" (stripped).
         delimiter: None to use the extension (.tsv -> tab) or sniff; one character; "\\t" or "tab" for tabs.
         on_bad_row: "skip" or "error".
+        fix: how the user names other columns (for the message when one is missing).
 
     Returns:
         a `Table`.
-
-    Examples:
-        >>> import os, tempfile
-        >>> path = os.path.join(tempfile.mkdtemp(), "reviews.csv")
-        >>> with open(path, "w", newline="") as f:
-        ...     _ = f.write('text,label\\r\\n"good, ""very"" good\\r\\nfilm",pos\\r\\nno label,\\r\\n')
-        >>> table = read_table(path, "text", "label")
-        >>> table.texts, table.labels, table.first_skipped
-        (['good, "very" good\\r\\nfilm'], ['pos'], [(4, "empty label ('label')")])
     """
     if not os.path.isfile(path):
         raise UserError(f"--data-dir {path}: no such file; text_csv needs a CSV/TSV file with a header row.")
@@ -245,13 +248,34 @@ def read_table(path, text_column, label_column, delimiter=None, on_bad_row="skip
                 f.seek(0)
             reader = csv.reader(f, delimiter=sep)
             try:
-                return _read_rows(path, reader, text_column, label_column, sep, on_bad_row)
+                return _read_rows(path, reader, columns, sep, on_bad_row, fix)
             except csv.Error as exc:
                 raise UserError(f"{path}, line {reader.line_num + 1}: not readable as CSV ({exc}).") from None
     except OSError as exc:
         raise UserError(f"--data-dir {path}: cannot be read ({exc.strerror or exc}).") from None
     finally:
         csv.field_size_limit(limit)
+
+
+def read_table(path, text_column, label_column, delimiter=None, on_bad_row="skip"):
+    """A labeled CSV/TSV file's texts and labels (`read_columns`); returns a `Table`.
+
+    Args:
+        path: the file.
+        text_column, label_column: header names of the two columns used.
+        delimiter: None to use the extension (.tsv -> tab) or sniff; one character; "\\t" or "tab" for tabs.
+        on_bad_row: "skip" or "error".
+
+    Examples:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "reviews.csv")
+        >>> with open(path, "w", newline="") as f:
+        ...     _ = f.write('text,label\\r\\n"good, ""very"" good\\r\\nfilm",pos\\r\\nno label,\\r\\n')
+        >>> table = read_table(path, "text", "label")
+        >>> table.texts, table.labels, table.first_skipped
+        (['good, "very" good\\r\\nfilm'], ['pos'], [(4, "empty label ('label')")])
+    """
+    return read_columns(path, [("text", text_column), ("label", label_column)], delimiter, on_bad_row)
 
 
 def csv_texts(path, text_column, label_column, delimiter=None, validation_fraction=0.1, test_fraction=0.2, seed=42,

