@@ -18,7 +18,8 @@ def _recipe(name, **fields):
 def test_config_shows_the_phase_each_field_drives(cli):
     result = cli("config", "text_folder", "--set", "fine_tune_epochs=0")
     assert result.exit_code == 0, result.output
-    assert "phases: head (epochs=30), fine_tune (fine_tune_epochs=0: skipped)" in result.output
+    assert ("phases: adapt (adapt_epochs=0: skipped), head (epochs=30), fine_tune (fine_tune_epochs=0: skipped)"
+            in result.output)
     phase_of = {line.split()[0]: line.split()[-1] for line in result.output.splitlines()[2:]}
     assert phase_of["optimizer"] == phase_of["weight_decay"] == phase_of["warmup_fraction"] == "head"
     assert phase_of["fine_tune_optimizer"] == phase_of["fine_tune_weight_decay"] == "fine_tune"
@@ -30,7 +31,8 @@ def test_config_shows_the_phase_each_field_drives(cli):
 
 def test_the_text_fine_tune_phase_reads_its_own_fields():
     recipe = _recipe("text_folder", fine_tune_optimizer="sgd", fine_tune_clipnorm=2.0)
-    head, fine = recipe.phase_fields()
+    phases = {p.name: p for p in recipe.phase_fields()}  # the text recipes also have `adapt` (masked LM)
+    head, fine = phases["head"], phases["fine_tune"]
     assert head.options(recipe.config) == {}
     assert fine.options(recipe.config) == {"optimizer": "sgd", "weight_decay": 0.01, "lr_schedule": "linear",
                                            "warmup_fraction": 0.1, "clipnorm": 2.0}
@@ -49,6 +51,10 @@ def test_a_field_no_phase_reads_is_warned_naming_the_field_that_does(cli, workdi
     assert warnings == [] and notes == ["weight_decay=0.05 drives phase 'head' only; phase 'fine_tune' reads"
                                         " fine_tune_weight_decay (0.01) (tl-app config shows which phase each field"
                                         " drives)."]
+    warnings, _ = unused_fields(_recipe("text_folder", adapt_learning_rate=1e-3, adapt_data="notes.txt"))
+    assert [w.split(":")[0] for w in warnings] == ["adapt_learning_rate=0.001 is used by no phase of this run",
+                                                   "adapt_data='notes.txt' is used by no phase of this run"]
+    assert "phase 'adapt' is skipped (adapt_epochs=0)" in warnings[0]
     warnings, _ = unused_fields(_recipe("image_folder", fine_tune_epochs=0, fine_tune_at=10, gradual_unfreeze=2))
     assert len(warnings) == 2 and "fine_tune_at=10 is used by no phase" in warnings[0]
     assert unused_fields(_recipe("image_folder", weight_decay=0.1)) == ([], [])  # both phases read it
@@ -65,8 +71,8 @@ def test_fine_tune_learning_rate_zero_is_an_error(cli, workdir, recipe):
     assert_one_line_error(cli("run", recipe, "--data-dir", "nowhere", "--set", "fine_tune_learning_rate=0"),
                           "fine_tune_learning_rate=0.0: must be above 0")
     # A set rate is the rate: the image recipe used to replace a falsy one by learning_rate / 10.
-    assert _recipe(recipe, fine_tune_learning_rate=1e-4).phase_fields()[1].settings["learning_rate"] == \
-        "fine_tune_learning_rate"
+    (fine,) = [p for p in _recipe(recipe, fine_tune_learning_rate=1e-4).phase_fields() if p.name == "fine_tune"]
+    assert fine.settings["learning_rate"] == "fine_tune_learning_rate"
 
 
 def test_empty_weights_is_an_error_not_auto(cli, workdir, tmp_path):

@@ -87,7 +87,10 @@ def test_sigkill_in_each_phase_then_resume_finishes_the_run(workdir):
     # Each epoch once, in order (a set would hide an epoch logged twice).
     assert _steps(run_dir) == [0, 1, 2, 3, 4]
     assert _steps(run_dir, "validation") == [0, 1, 2, 3, 4]
-    assert "removed 7 TensorBoard value(s) logged after the checkpoint: epoch 4 on" in done.stdout  # 3 train, 4 validation
+    assert _steps(run_dir, tag="phase") == [0, 2]  # each phase's beginning once, resumed or not
+    # 5 in train/ (loss, accuracy, macro F1, learning rate, phase), 6 in validation/ (the epoch's loss, accuracy,
+    # macro F1, and Keras' evaluation_*_vs_iterations of each)
+    assert "removed 11 TensorBoard value(s) logged after the checkpoint: epoch 4 on" in done.stdout
     assert (workdir / "saved_models" / "two_phase_digits" / "1" / "saved_model.pb").is_file()
     assert json.loads((run_dir / "complete.json").read_text())["epochs"] == 5
     assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] > 0.85

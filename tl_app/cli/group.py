@@ -49,6 +49,10 @@ def cli():
       tl-app run fashion_mnist --data-dir /usr/share/datasets/fashion-mnist --epochs 5
       tl-app run my_recipe.py           a recipe of your own, from a file (docs/writing-a-recipe.md)
       tl-app run --config runs/digits/<run-id>/config.json      repeat a run
+      tl-app run digits --gate "accuracy>=0.95"                 publish only a model that meets it (exit 3 if not)
+      tl-app run text_folder --data-dir D --set adapt_epochs=2  adapt the encoder to your text first (masked LM)
+      tl-app evaluate saved_models/digits                        metrics and report of an export
+      tl-app serve                      TF Serving's REST (8501) and gRPC (8500) APIs over saved_models/
       tl-app tflite saved_models/digits --quantize int8         an export as TFLite, quantized, evaluated
 
     Each run writes TensorBoard logs and its resolved config to runs/<recipe>/<run-id>/

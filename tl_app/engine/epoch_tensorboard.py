@@ -56,6 +56,8 @@ class EpochTensorBoard(keras.callbacks.TensorBoard):
         from tl_app.evaluate.summaries import write_texts, writer
 
         self._phase_index = info.index
+        if info.resumed:
+            return  # the killed run logged this phase's beginning (a step before its checkpoint: kept)
         phase = info.phase
         text = f"phase {info.index + 1} `{phase.name}`: {phase.epochs} epoch(s) at learning rate {phase.learning_rate:g}"
         train_writer = writer(os.path.join(self.log_dir, "train"))  # before fit: set_model has not run

@@ -53,6 +53,7 @@ class PhaseInfo:
         last_epoch: global epoch of the phase's last epoch (set when the phase ends).
         replica_batch_size: examples per call for predictions outside the strategy (on one device): the
             per-replica share of the global batch, which one device is sized for.
+        resumed: the phase continues after a restart (the killed run logged its beginning).
     """
 
     index: int
@@ -62,6 +63,7 @@ class PhaseInfo:
     class_names: List[str]
     last_epoch: int = -1
     replica_batch_size: int = 32
+    resumed: bool = False
 
 
 def standard_callbacks(run_dir):
@@ -252,7 +254,7 @@ class Trainer:
             callbacks.append(EpochCheckpoint(self.checkpoints, self.model, index, self.state.epoch - done, early,
                                              flush=self.callbacks, task_variables=own, results=self.results))
         info = PhaseInfo(index, phase, self.state.epoch - done, validation, list(self.data.class_names),
-                         replica_batch_size=self.replica_batch_size)
+                         replica_batch_size=self.replica_batch_size, resumed=resuming)
         self._tell(callbacks, "on_phase_begin", info)
         history = self._train(target, train, validation, callbacks, left, steps if phase.task is not None else None)
         self.state = TrainingState(phase=index + 1, phase_epochs_done=0, epoch=self.state.epoch + len(history.epoch))

@@ -179,6 +179,9 @@ def write_tflite_package(export_dir, modes, recipe, data=None, calibration_sampl
         if spec.signature not in reference.signatures:
             converted_from = rebuild_export(export_dir, recipe, class_names, scratch)
             source, spec = load_saved_model(converted_from), recipe.tflite_input(converted_from)
+            if spec.signature not in source.signatures:
+                raise UserError(f"{export_dir}: its model has no '{spec.signature}' entry point to convert (a recipe's"
+                                " own build_model without the family's layer names?); see docs/tflite.md.")
         feed = typed_feed(spec, source)
         calibration = None
         if "int8" in modes:

@@ -33,7 +33,8 @@ def after_resize(model):
 
 
 def image_signatures(model, class_names, image_size):
-    """`{"serving_default": bytes, "serving_images": float images, "serving_resized_images": images at size}`.
+    """`{"serving_default": bytes, "serving_images": float images, "serving_resized_images": images at size}`
+    (the last when the model has the family's resize layer, `image.model.RESIZE_NAME`).
 
     Args:
         model: raw float images (any size) -> probabilities.
@@ -47,15 +48,20 @@ def image_signatures(model, class_names, image_size):
         return tf.map_fn(lambda one: decode_and_resize(one, image_size), encoded,
                          fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32))
 
-    return {
+    from tl_app.image.model import RESIZE_NAME
+
+    signatures = {
         "serving_default": classification_signature(
             model, class_names, tf.TensorSpec([None], tf.string, name=BYTES_INPUT), preprocess=decode_batch),
         IMAGES_SIGNATURE: classification_signature(
             model, class_names, tf.TensorSpec([None, None, None, 3], tf.float32, name=IMAGES_INPUT)),
-        RESIZED_SIGNATURE: classification_signature(
-            after_resize(model), class_names,
-            tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name=IMAGES_INPUT)),
     }
+    # A recipe's own build_model may have no resize layer of that name: its export has no TFLite entry point.
+    if any(layer.name == RESIZE_NAME for layer in model.layers):
+        signatures[RESIZED_SIGNATURE] = classification_signature(
+            after_resize(model), class_names,
+            tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name=IMAGES_INPUT))
+    return signatures
 
 
 def encode_png(images):

@@ -7,7 +7,7 @@ perplexity before and after adaptation. This stage adds them to `ctx.metrics`
 A recipe puts it in its stages (`Recipe.stages`): after `evaluate`, or instead
 of it when the run has no test split (`text_mlm`).
 """
-from tl_app.evaluate.report import metrics_table
+from tl_app.evaluate.tables import metrics_table
 from tl_app.pipeline import run_dirs
 from tl_app.pipeline.context import Stage
 
