@@ -49,6 +49,39 @@ def test_each_stage_runs_alone_and_fills_in_the_context(workdir):
     assert not (run_dir / "complete.json").exists()
     Finish().run(ctx)
     assert json.loads((run_dir / "complete.json").read_text())["export"] == ctx.export_path
+    assert "![confusion matrix](confusion_matrix.png)" in (run_dir / "report.md").read_text()  # finish waited
+
+
+def test_the_report_is_drawn_while_the_export_runs_and_complete_when_the_run_is(workdir, monkeypatch):
+    """The figures wait for an event the export sets: the run finishes only because they overlap."""
+    import threading
+
+    from tl_app.export import savedmodel
+    from tl_app.pipeline import evaluate as evaluate_stage
+
+    exporting = threading.Event()
+    draw, export_model = evaluate_stage.draw, savedmodel.export_model
+
+    def draw_during_export(ctx, evaluation, traced):
+        assert exporting.wait(timeout=120), "the figures were waited for before the export ran"
+        draw(ctx, evaluation, traced)
+
+    def export_then_release(*args, **kwargs):
+        assert not (run_dir / "report.md").exists()  # evaluate returned before its figures
+        exporting.set()
+        return export_model(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate_stage, "draw", draw_during_export)
+    monkeypatch.setattr(savedmodel, "export_model", export_then_release)
+    ctx = _context(workdir)
+    run_dir = workdir / "runs" / "digits" / "stages"
+    from tl_app.pipeline import run_recipe
+
+    result = run_recipe(ctx.recipe, ctx.options)
+    assert exporting.is_set() and result.export_path
+    report = (run_dir / "report.md").read_text()
+    assert "![reliability diagram](reliability.png)" in report and (run_dir / "reliability.png").stat().st_size > 0
+    assert json.loads((run_dir / "complete.json").read_text())["export"] == result.export_path
 
 
 def test_prepare_steps_are_separate_functions(workdir):

@@ -91,8 +91,16 @@ class Evaluation:
     # ---- files --------------------------------------------------------------------
     def write(self, directory):
         """metrics.json, predictions.csv and the rendered figures into `directory`; returns the figure files."""
-        atomic.write_json(os.path.join(directory, "metrics.json"), self.metrics)  # a kill leaves old or new
+        self.write_data(directory)
+        return self.write_figures(directory)
+
+    def write_data(self, directory):
+        """metrics.json (atomically: a kill leaves the old file or the new one) and predictions.csv."""
+        atomic.write_json(os.path.join(directory, "metrics.json"), self.metrics)
         self.predictions.write_csv(os.path.join(directory, "predictions.csv"))
+
+    def write_figures(self, directory):
+        """The rendered figures as PNG files in `directory`; returns `{figure: file name}`."""
         written = {}
         for name, png in self.figures.items():
             with open(os.path.join(directory, FILES[name]), "wb") as f:

@@ -91,7 +91,8 @@ class RunContext:
         metrics: test metrics; export_path: the new export (chief only); tflite_path: its TFLite package.
         before_publish: callables run on a complete export before it takes a version (see `export_model`).
         closing: an ExitStack closed when the run ends (processes and files a stage must not leave behind).
-        evaluation: the test `Evaluation` (predictions, metrics, figures); evaluation_files, curves_file: its files.
+        evaluation: the test `Evaluation` (predictions, metrics, figures); evaluation_files, curves_file: its files;
+            report_job: its figures and report while they are drawn (`pipeline.evaluate.wait_for_report`).
         gate: the quality gate's decision (what gate.json holds), or None without a gate.
         stages: the stages this run runs (their `check` is called once the data is loaded).
     """
@@ -123,6 +124,7 @@ class RunContext:
         # Closed when the run ends, however it ends (e.g. a serving-check server process).
         self.closing = contextlib.ExitStack()
         self.evaluation = None
+        self.report_job = None  # the report's figures, drawn in the background (pipeline.evaluate.ReportJob)
         self.evaluation_files = {}
         self.curves_file = None
         self.gate = None

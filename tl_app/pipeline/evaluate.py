@@ -11,6 +11,8 @@ Each step is a function of the context, so the gate's retry rounds evaluate agai
 with the same code.
 """
 import os
+import threading
+import time
 
 from tl_app import config as config_lib
 from tl_app import log
@@ -81,21 +83,92 @@ def write_report(ctx):
     return report.write_report(ctx.run_dir, markdown)
 
 
+def draw(ctx, evaluation, traced):
+    """The figures (files and TensorBoard), the other TensorBoard records and the training curves."""
+    evaluation.render(image_examples(ctx.data.test, evaluation))
+    ctx.evaluation_files = evaluation.write_figures(ctx.run_dir)
+    write_tensorboard(ctx, evaluation, traced)
+    ctx.curves_file = training_curves(ctx)
+
+
 def evaluate_and_report(ctx):
-    """Evaluate on the test split; on the chief, write and show everything. Sets `ctx.evaluation` and `ctx.metrics`."""
+    """Evaluate on the test split; on the chief, write and show everything. Sets `ctx.evaluation` and `ctx.metrics`.
+
+    The metrics, predictions.csv and the tables come at once (the gate and the export need the metrics);
+    the figures, TensorBoard records and report.md are drawn by a `ReportJob` in the background while the
+    run goes on (the export and its serving check mostly wait on TensorFlow and on another process), and
+    `wait_for_report` finishes them: at the gate, in `finish`, and however the run ends.
+    """
+    wait_for_report(ctx)  # a gate retry round evaluates again: the last round's files are complete first
     evaluation, traced = evaluate_test_split(ctx)
     ctx.evaluation, ctx.metrics = evaluation, evaluation.metrics
     if not ctx.is_chief:
         return evaluation
-    evaluation.render(image_examples(ctx.data.test, evaluation))
-    ctx.evaluation_files = evaluation.write(ctx.run_dir)
-    write_tensorboard(ctx, evaluation, traced)
-    ctx.curves_file = training_curves(ctx)
-    path = write_report(ctx)
+    evaluation.write_data(ctx.run_dir)
     print(evaluation.metrics_table(), flush=True)
     print(evaluation.per_class_table(), flush=True)
-    log.info(f"report: {path}; predictions: {os.path.join(ctx.run_dir, 'predictions.csv')}")
+    ctx.report_job = ReportJob(lambda: draw(ctx, evaluation, traced))
+    ctx.closing.callback(ctx.report_job.settle)  # a run that fails later still leaves its figures whole
     return evaluation
+
+
+def wait_for_report(ctx):
+    """Finish the report `evaluate_and_report` started: wait for its figures, write report.md; its path or None."""
+    job, ctx.report_job = ctx.report_job, None
+    if job is None:
+        return None
+    job.result()
+    path = write_report(ctx)
+    log.info(f"report: {path}; predictions: {os.path.join(ctx.run_dir, 'predictions.csv')}")
+    return path
+
+
+class ReportJob:
+    """`draw()` on a thread of its own, started at once; `result()` waits for it and raises what it raised.
+
+    matplotlib's object API (no pyplot) and TensorBoard's file writers are safe on another thread;
+    the job is the only one drawing while it runs (the phase-end looks draw before it starts).
+
+    Args:
+        draw: the work, a function of nothing.
+
+    Examples:
+        >>> job = ReportJob(lambda: sum(range(10)))
+        >>> job.result()
+        45
+    """
+
+    def __init__(self, draw):
+        self._draw = draw
+        self._value = self._error = None
+        self._waited = False
+        self.cpu_seconds = self.wall_seconds = 0.0  # the job's own, as benchmarks/evaluation.py reports it
+        self._thread = threading.Thread(target=self._run, name="tl-app-report", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            self._value = self._draw()
+        except BaseException as exc:  # handed to the thread that waits (result)
+            self._error = exc
+        finally:
+            self.wall_seconds, self.cpu_seconds = time.perf_counter() - wall, time.thread_time() - cpu
+
+    def result(self):
+        self._waited = True
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def settle(self):
+        """Wait for the job when the run ends another way (an error): its files complete, its error logged."""
+        if self._waited:
+            return
+        self._thread.join()
+        if self._error is not None:
+            log.warn(f"the report's figures were not all written: {self._error}")
 
 
 class Evaluate(Stage):

@@ -19,6 +19,7 @@ from tl_app import log
 from tl_app.evaluate import gate as gate_lib
 from tl_app.evaluate import summaries
 from tl_app.evaluate.metrics import metric_names
+from tl_app.pipeline import evaluate as evaluate_stage
 from tl_app.pipeline import run_dirs
 from tl_app.pipeline.context import Stage
 from tl_app.pipeline.evaluate import evaluate_and_report, tensorboard_step, write_report
@@ -46,7 +47,8 @@ def record(ctx, decision):
     if not ctx.is_chief:
         return
     gate_lib.write(ctx.run_dir, decision)
-    write_report(ctx)
+    if evaluate_stage.wait_for_report(ctx) is None:  # it writes report.md (with the gate) once its figures exist
+        write_report(ctx)
     verdict = "passed" if decision["passed"] else "failed: " + gate_lib.failures(decision)
     test_writer = summaries.writer(os.path.join(ctx.run_dir, summaries.TEST))
     summaries.write_texts(test_writer, {"gate": f"**{decision['spec']}**: {verdict}"}, tensorboard_step(ctx))
