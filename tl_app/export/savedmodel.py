@@ -123,6 +123,27 @@ def publish(tmp, model_dir):
     return final
 
 
+@contextlib.contextmanager
+def staged_version(model_dir, prefix=EXPORT_PREFIX):
+    """A temporary directory inside `model_dir` (created if missing) to write a new version in, then `publish`.
+
+    Removes first what killed writers of the same kind left there (`atomic.remove_stale`); the
+    directory is removed on the way out unless it was published.
+
+    Args:
+        model_dir: where the versions live (`saved_models/<model>`, `<model>-tflite`, `<name>-encoder`).
+        prefix: the temporaries' name prefix (one per kind of version).
+    """
+    os.makedirs(model_dir, exist_ok=True)
+    atomic.remove_stale(model_dir, prefix)
+    tmp = atomic.make_temp_dir(model_dir, prefix)
+    try:
+        yield tmp
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def export_model(model, signatures, model_dir, class_names, config_dict, metrics, keras_weights=False,
                  before_publish=(), run_dir=None, extra_files=None):
     """Write a complete new version under `model_dir`; return its path.
@@ -145,10 +166,7 @@ def export_model(model, signatures, model_dir, class_names, config_dict, metrics
 
     if "serving_default" not in signatures:
         raise ValueError("an export needs a 'serving_default' signature")
-    os.makedirs(model_dir, exist_ok=True)
-    remove_stale_exports(model_dir)
-    tmp = atomic.make_temp_dir(model_dir, EXPORT_PREFIX)
-    try:
+    with staged_version(model_dir) as tmp:
         archive = keras.export.ExportArchive()
         archive.track(model)
         # serving_default first: ExportArchive also aliases the first endpoint.
@@ -163,6 +181,3 @@ def export_model(model, signatures, model_dir, class_names, config_dict, metrics
         for hook in before_publish:
             hook(tmp)
         return publish(tmp, model_dir)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -19,6 +19,7 @@ Examples:
     >>> package.path  # doctest: +SKIP
     'saved_models/digits-tflite/1'
 """
+import contextlib
 import json
 import os
 import shutil
@@ -164,10 +165,9 @@ def write_tflite_package(export_dir, modes, recipe, data=None, calibration_sampl
         data = load_data(recipe, modes, evaluate)
     base = package_base(export_dir)
     created_base = not os.path.isdir(base)
+    staging = contextlib.ExitStack()  # closed last: the package's temporary goes unless it was published
     try:
-        os.makedirs(base, exist_ok=True)
-        atomic.remove_stale(base, TMP_PREFIX)  # what a killed conversion left
-        tmp = atomic.make_temp_dir(base, TMP_PREFIX)
+        tmp = staging.enter_context(savedmodel.staged_version(base, TMP_PREFIX))
     except OSError as exc:
         raise UserError(f"{base}: cannot write the TFLite models there ({exc.strerror}); make it writable.") from None
     atomic.remove_stale(tempfile.gettempdir(), SCRATCH_PREFIX)
@@ -217,8 +217,7 @@ def write_tflite_package(export_dir, modes, recipe, data=None, calibration_sampl
                              rows=rows)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+        staging.close()
         if created_base and not os.listdir(base):  # a failed first conversion leaves no empty <model>-tflite
             os.rmdir(base)
 

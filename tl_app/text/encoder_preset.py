@@ -17,7 +17,6 @@ models to a model server: TF Serving and `tl-app serve` pass them by.
 import hashlib
 import json
 import os
-import shutil
 
 from tl_app import log
 from tl_app.errors import UserError
@@ -63,27 +62,20 @@ def save_encoder_preset(model, preprocessor, export_dir, name, about):
     """
     import keras_hub
 
-    from tl_app import atomic
-    from tl_app.export.savedmodel import publish
+    from tl_app.export.savedmodel import publish, staged_version
 
     # An uncompiled copy sharing the encoder: a compiled model's task.weights.h5 would also hold the
     # optimizer's moments (twice the model's size), which a preset has no use for.
     clean = keras_hub.models.BertMaskedLM(model.backbone, preprocessor=None)
     clean.get_layer("mlm_head").set_weights(model.get_layer("mlm_head").get_weights())
     model_dir = os.path.join(export_dir, name + SUFFIX)
-    os.makedirs(model_dir, exist_ok=True)
-    atomic.remove_stale(model_dir, TMP_PREFIX)  # what a killed save left
-    tmp = atomic.make_temp_dir(model_dir, TMP_PREFIX)
-    try:
+    with staged_version(model_dir, TMP_PREFIX) as tmp:
         clean.save_to_preset(tmp)
         preprocessor.save_to_preset(tmp)
         manifest = {"made_by": "tl_app text_mlm", **about, "files": _files(tmp)}
         with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2, sort_keys=True)
         return publish(tmp, model_dir)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def is_encoder_directory(directory):
