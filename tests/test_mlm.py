@@ -120,21 +120,24 @@ main(sys.argv[1:])
 
 
 def test_adapt_phase_resumes_after_sigkill_inside_it(workdir, cli, tiny_preset, text_tree):
+    """The new head's warm-up (epoch 0), then the adapt phase (epochs 1-2) killed inside its second epoch."""
     args = ["run", "text_folder", "--data-dir", text_tree, "--set", f"preset={tiny_preset}", *TINY,
-            "--set", "adapt_epochs=2", "--set", "adapt_learning_rate=0.005", "--set", "epochs=2",
-            "--set", "fine_tune_epochs=0", "--no-export", "--run-id", "k"]
+            "--set", "adapt_epochs=2", "--set", "adapt_learning_rate=0.005", "--set", "adapt_head_learning_rate=0.005",
+            "--set", "epochs=2", "--set", "fine_tune_epochs=0", "--no-export", "--run-id", "k"]
     script = workdir / "kill.py"
     script.write_text(KILL_SCRIPT)
     killed = subprocess.run([sys.executable, str(script), *args], cwd=workdir, capture_output=True, text=True,
-                            timeout=300, env=dict(os.environ, KILL_AT="1:2", TF_CPP_MIN_LOG_LEVEL="3"))
+                            timeout=300, env=dict(os.environ, KILL_AT="2:2", TF_CPP_MIN_LOG_LEVEL="3"))
     assert killed.returncode == -9, killed.stdout[-3000:] + killed.stderr[-3000:]
     assert "masked-LM head: new, randomly initialised" in killed.stdout
+    assert "phase 'adapt_head': the encoder frozen, the new masked-LM head trains" in killed.stdout
     before = float(re.search(r"perplexity before adaptation: ([\d.,]+)", killed.stdout).group(1).replace(",", ""))
     run_dir = workdir / "runs" / "text_folder" / "k"
     pointer = json.loads((run_dir / "checkpoints" / "checkpoint.json").read_text())
     state = pointer["state"]
-    assert (state["phase"], state["phase_epochs_done"], state["epoch"]) == (0, 1, 1)
+    assert (state["phase"], state["phase_epochs_done"], state["epoch"]) == (1, 1, 2)
     assert state["results"]["adapt_perplexity_before"] == pytest.approx(before, abs=1e-4)
+    head_only = state["results"]["adapt_perplexity_head_only"]
     with np.load(run_dir / "checkpoints" / pointer["file"]) as npz:
         head = [k for k in npz.files if k.startswith("task/")]
     assert len(head) == 5  # the masked-LM head's dense kernel and bias, LayerNorm gamma and beta, output bias
@@ -142,19 +145,56 @@ def test_adapt_phase_resumes_after_sigkill_inside_it(workdir, cli, tiny_preset, 
     resumed = cli(*args[:-2], "--run-id", "k")  # the same command continues the unfinished run
     out = resumed.output
     assert resumed.exit_code == 0, out
-    assert "phase 1, 1 of its epochs done" in out and "(resuming after epoch 1 of it)" in out
+    assert "phase 2, 1 of its epochs done" in out and "(resuming after epoch 1 of it)" in out
     assert "perplexity before adaptation:" not in out  # measured once, on the weights the phase began from
-    # Encoder and head restored: at the restart the held-out perplexity is the one after epoch 1.
+    # Encoder and head restored: at the restart the held-out perplexity is the one after epoch 1 of the phase.
     restart = float(re.search(r"perplexity at the restart: ([\d.,]+)", out).group(1).replace(",", ""))
-    assert restart == pytest.approx(_scalars(run_dir, "validation", "epoch_perplexity")[0], rel=1e-4)
-    # Optimizer restored: its iteration count ended the linear decay at 0 (it would be halfway without it).
+    assert restart == pytest.approx(_scalars(run_dir, "validation", "epoch_perplexity")[1], rel=1e-4)
+    # Optimizers restored: each phase's linear decay ends at 0 (the resumed one would stop halfway without it).
     rates = _scalars(run_dir, "train", "epoch_learning_rate")
-    assert sorted(rates) == [0, 1, 2, 3] and rates[0] > 1e-4 and rates[1] == pytest.approx(0.0, abs=1e-7)
-    assert sorted(_scalars(run_dir, "validation", "adapt_perplexity_after")) == [2]
+    assert sorted(rates) == [0, 1, 2, 3, 4] and rates[1] > 1e-4
+    assert rates[0] == pytest.approx(0.0, abs=1e-7) and rates[2] == pytest.approx(0.0, abs=1e-7)
+    assert sorted(_scalars(run_dir, "validation", "adapt_perplexity_head_only")) == [1]
+    assert sorted(_scalars(run_dir, "validation", "adapt_perplexity_after")) == [3]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["adapt_perplexity_before"] == pytest.approx(before, abs=1e-4)
+    assert metrics["adapt_perplexity_head_only"] == pytest.approx(head_only, abs=1e-4)
     assert metrics["adapt_perplexity_after"] < metrics["adapt_perplexity_before"]
     assert "accuracy" in metrics and "adaptation (held-out masked-token) metrics" in out
+
+
+def test_a_new_head_warms_up_alone_then_the_encoder_adapts_on_later_masks(tiny_preset, preprocessor):
+    """adapt_head trains the 5 head variables only; adapt trains the encoder too, on masks of its own epochs."""
+    import keras_hub
+
+    from tl_app.text.adapt_data import hold_out
+    from tl_app.text.adaptation import adapt_phases
+    from tl_app.text.masked_lm import AFTER, BEFORE, HEAD_ONLY, MaskedLMTask
+    from tl_app.text.presets import resolve_preset
+
+    texts = hold_out([f"the cat sat on the mat {i}" for i in range(20)], 0.2, seed=0, source="an example")
+    backbone = keras_hub.models.BertBackbone.from_preset(tiny_preset)
+    task = MaskedLMTask(backbone, resolve_preset(tiny_preset), preprocessor, texts, seed=0)
+    warm_up, adapt = adapt_phases(2, 1e-4, task, head_epochs=1, head_learning_rate=1e-3)
+    assert [(p.name, p.epochs, p.learning_rate) for p in (warm_up, adapt)] == [("adapt_head", 1, 1e-3),
+                                                                               ("adapt", 2, 1e-4)]
+    model = warm_up.task.build()
+    assert adapt.task.build() is model and task.model is model  # one masked LM for both phases
+    assert (warm_up.task.figures, adapt.task.figures) == ((BEFORE, HEAD_ONLY), (HEAD_ONLY, AFTER))
+
+    warm_up.prepare(None)
+    head = {v.path for v in model.trainable_weights}
+    assert len(head) == 5 and all(p.startswith("mlm_head/") for p in head), head
+    adapt.prepare(None)
+    assert len(model.trainable_weights) > 5 and head <= {v.path for v in model.trainable_weights}
+
+    def first_batch(t, first=0):
+        ds, _ = t.train_data(batch_size=4, first_epoch=first, epochs=first + 1)
+        return next(iter(ds))[0]["token_ids"].numpy()
+
+    np.testing.assert_array_equal(first_batch(adapt.task), first_batch(task, first=1))  # epoch 1's masks
+    assert not np.array_equal(first_batch(adapt.task), first_batch(warm_up.task))
+    assert [p.name for p in adapt_phases(2, 1e-4, task, head_epochs=0)] == ["adapt"]
 
 
 # ---- text_mlm: adapt only, save the encoder, reuse it ------------------------------------
@@ -167,7 +207,7 @@ def test_text_mlm_saves_an_encoder_that_text_recipes_load_and_classify_with(work
     lines = workdir / "notes.txt"  # a text file with one document a line
     lines.write_text("\n".join(p.read_text() for p in sorted(pathlib.Path(text_tree).rglob("*.txt"))))
     result = cli("run", "text_mlm", "--data-dir", str(lines), "--set", f"preset={tiny_preset}", *TINY,
-                 "--epochs", "2", "--set", "learning_rate=0.005")
+                 "--epochs", "2", "--set", "learning_rate=0.005", "--set", "head_epochs=0")
     assert result.exit_code == 0, result.output
     assert "data: train 72, validation 8, held-out 8 examples\n" in result.output  # no "0 classes"
     encoder = workdir / "saved_models" / "text_mlm-encoder" / "1"

@@ -27,6 +27,11 @@ def test_one_output_is_bare_several_are_objects_in_both_formats():
 def test_floats_print_in_their_shortest_float32_form_and_bytes_outputs_as_b64():
     body = predict_response({"x": np.array([0.1, 1.0, np.nan, np.inf], np.float32)}, False).decode()
     assert body == '{"outputs": [0.1, 1.0, NaN, Infinity]}'  # TF Serving's tokens for non-finite values
+    finite = predict_response({"x": np.array([0.1, 1 / 3, 2.0], np.float32), "id": np.array([1, 0, 2])}, False)
+    assert finite == b'{"outputs":{"id":[1,0,2],"x":[0.1,0.33333334,2.0]}}'  # orjson's path, the same numbers
+    # Requests: NaN, Infinity and numbers over float32's range parse as TF Serving parses them (the json module's path).
+    parsed = parse_predict_request(b'{"instances": [[NaN, -Infinity, 1e40, 1]]}', lambda name: {"x": "DT_FLOAT"})
+    np.testing.assert_array_equal(parsed.inputs["x"], np.array([[np.nan, -np.inf, np.inf, 1]], np.float32))
     assert answer({"image_bytes": np.array([b"\x89PNG"], dtype=object)}, True) == {
         "predictions": [{"b64": base64.b64encode(b"\x89PNG").decode()}]}
     with pytest.raises(ServingError, match="inconsistent batch size: 1 expecting: 2"):

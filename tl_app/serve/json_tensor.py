@@ -19,7 +19,7 @@ Examples:
     >>> parsed.inputs["x"].shape, parsed.inputs["x"].dtype, parsed.row_format
     ((2, 2), dtype('float32'), True)
     >>> predict_response({"y": np.array([0.1, 2.0], np.float32)}, row_format=True)
-    b'{"predictions": [0.1, 2.0]}'
+    b'{"predictions":[0.1,2.0]}'
 """
 import base64
 import binascii
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict
 
 import numpy as np
+import orjson
 
 from tl_app.serve.errors import ServingError, invalid
 
@@ -207,7 +208,11 @@ def _parse_body(body):
     if not body:
         raise invalid("JSON Parse error: The document is empty")
     try:
-        doc = json.loads(body)
+        doc = orjson.loads(body)  # strict JSON, several times faster than the json module on numeric bodies
+    except orjson.JSONDecodeError:
+        doc = None  # NaN, Infinity, integers over 64 bits, or a malformed body: the json module says which
+    try:
+        doc = json.loads(body) if doc is None else doc
     except json.JSONDecodeError as exc:
         raise invalid(f"JSON Parse error: {exc.msg} at offset: {exc.pos}") from None
     except UnicodeDecodeError as exc:
@@ -337,8 +342,11 @@ def parse_predict_request(body, input_dtypes: Callable[[str], Dict[str, str]]):
 
 # ---- responses ---------------------------------------------------------------------------
 def _json_values(name, array):
-    """An output array as nested JSON-ready lists (floats in their shortest float32 form)."""
+    """An output array as nested JSON-ready lists (floats in their shortest float32 form), or numeric arrays
+    as they are when `_fast_dumps` writes them."""
     array = np.asarray(array)
+    if array.ndim and (array.dtype.kind in "iub" or _finite(array)):
+        return array if array.flags.c_contiguous else array.copy()  # orjson: float32 in its shortest float32 form
     if array.dtype.kind == "f":
         # float32 -> its shortest decimal form -> a Python float that prints that way (as TF Serving writes it).
         return array.astype(str).astype(np.float64).tolist() if array.dtype == np.float32 else array.tolist()
@@ -347,6 +355,18 @@ def _json_values(name, array):
         flat = [_json_string(v, as_bytes) for v in array.reshape(-1)]
         return np.array(flat, dtype=object).reshape(array.shape).tolist() if array.ndim else flat[0]
     return array.tolist()
+
+
+def _finite(array):
+    return array.dtype in (np.float32, np.float64) and bool(np.isfinite(array).all())
+
+
+def _dumps(doc, outputs):
+    """JSON bytes of a response: through orjson when every output is numbers it writes as TF Serving does (it
+    would write NaN and Infinity as null; TF Serving writes NaN and Infinity), else through the json module."""
+    if all(a.dtype.kind in "iubOSU" or _finite(a) for a in map(np.asarray, outputs.values())):
+        return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    return json.dumps(doc).encode("utf-8")
 
 
 def _json_string(value, as_bytes):
@@ -370,7 +390,7 @@ def predict_response(outputs: Dict[str, np.ndarray], row_format: bool) -> bytes:
     values = {name: _json_values(name, outputs[name]) for name in names}
     if not row_format:
         body = values[names[0]] if len(names) == 1 else values
-        return json.dumps({"outputs": body}).encode("utf-8")
+        return _dumps({"outputs": body}, outputs)
     batch = None
     for name in names:
         shape = np.shape(outputs[name])
@@ -383,4 +403,4 @@ def predict_response(outputs: Dict[str, np.ndarray], row_format: bool) -> bytes:
         predictions = values[names[0]]
     else:
         predictions = [{name: values[name][i] for name in names} for i in range(batch)]
-    return json.dumps({"predictions": predictions}).encode("utf-8")
+    return _dumps({"predictions": predictions}, outputs)

@@ -13,7 +13,11 @@ warmup then linear decay, gradient clipping at norm 1.0, the whole encoder
 and the masked-LM head training (the [CLS] pooler is unused by the masked LM
 and stays frozen); masks and orders seeded per epoch (`text.masked_lm_data`),
 checkpoints and `--resume` inside it like any phase; held-out masked-token
-perplexity before and after (`text.masked_lm`).
+perplexity before and after (`text.masked_lm`). When the preset has no
+masked-LM head (the offline MiniLM), an `adapt_head` phase comes first: the
+new head trains alone, the encoder frozen, as the classifiers' head phase
+does before fine-tuning, so that the encoder adapts to a head that already
+predicts tokens rather than to a random one.
 """
 from tl_app import log
 from tl_app.errors import UserError
@@ -50,15 +54,36 @@ def unfreeze_for_masked_lm(backbone):
     log.info("phase 'adapt': the whole encoder and the masked-LM head train")
 
 
-def adapt_phase(epochs, learning_rate, task, options=ADAPT_OPTIONS):
-    """The `adapt` Phase training `task` (a `text.masked_lm.MaskedLMTask`).
+def freeze_for_head_warm_up(backbone):
+    """Only the new masked-LM head trains: the encoder and its token embeddings (the head's tied output) are frozen."""
+    backbone.trainable = False
+    log.info("phase 'adapt_head': the encoder frozen, the new masked-LM head trains (dense, LayerNorm, output bias)")
+
+
+def adapt_phases(epochs, learning_rate, task, head_epochs=0, head_learning_rate=1e-3, options=ADAPT_OPTIONS):
+    """The masked-LM phases training `task` (a `text.masked_lm.MaskedLMTask`): [`adapt_head`,] `adapt`.
 
     Args:
+        epochs, learning_rate: the `adapt` phase's (the encoder and the head train).
+        head_epochs, head_learning_rate: the `adapt_head` warm-up's (the head alone), run only when the
+            head is new (the preset has none) and `head_epochs` > 0.
         options: optimizer fields that override the config's (the text recipes: ADAPT_OPTIONS; text_mlm:
             none, its config's optimizer fields default to the same values and the user may set them).
+
+    Examples:
+        >>> from tl_app.text.masked_lm import MaskedLMTask  # doctest: +SKIP
+        >>> [p.name for p in adapt_phases(2, 5e-5, task, head_epochs=1)]  # doctest: +SKIP
+        ['adapt_head', 'adapt']
     """
-    return Phase("adapt", epochs, learning_rate, prepare=lambda m: unfreeze_for_masked_lm(task.backbone),
-                 augment=False, task=task, options=dict(options))
+    adapt = task
+    phases = []
+    if head_epochs > 0 and task.head_is_new():
+        warm_up, adapt = task.warm_up_split(head_epochs)
+        phases.append(Phase("adapt_head", head_epochs, head_learning_rate, augment=False, task=warm_up,
+                            prepare=lambda m: freeze_for_head_warm_up(task.backbone), options=dict(options)))
+    phases.append(Phase("adapt", epochs, learning_rate, prepare=lambda m: unfreeze_for_masked_lm(task.backbone),
+                        augment=False, task=adapt, options=dict(options)))
+    return phases
 
 
 class MaskedLMAdaptation(Recipe):
@@ -133,12 +158,19 @@ class MaskedLMAdaptation(Recipe):
         self.preprocessor = masked_lm_preprocessor(self.tokenizer, cfg.sequence_length)
         return masked_lm(backbone, self.resolved)
 
+    def phase_fields(self):
+        """`adapt_head` (a new head alone) reads `head_epochs` and `head_learning_rate`, `adapt` the common fields."""
+        from tl_app.phase_fields import PhaseFields
+
+        return [PhaseFields.reading("adapt_head", "head_epochs", learning_rate="head_learning_rate"),
+                PhaseFields.reading("adapt", "epochs")]
+
     def phases(self, model):
         from tl_app.text.masked_lm import MaskedLMTask
 
         cfg = self.config
         task = MaskedLMTask(model.backbone, self.resolved, self.preprocessor, self.adaptation, cfg.seed, model=model)
-        return [adapt_phase(cfg.epochs, cfg.learning_rate, task, options={})]
+        return adapt_phases(cfg.epochs, cfg.learning_rate, task, cfg.head_epochs, cfg.head_learning_rate, options={})
 
     def metric_names(self):
         return ["perplexity"]

@@ -14,7 +14,8 @@ Training runs in two phases (`tl_app.recipe.Phase`), after an optional third:
 0. `adapt` (`adapt_epochs` > 0, off by default): the encoder continues its
    pretraining as keras-hub's `BertMaskedLM` on `adapt_data` (default: the
    training texts, labels ignored), with held-out masked-token perplexity
-   before and after (`text.adaptation`, `text.masked_lm`).
+   before and after (`text.adaptation`, `text.masked_lm`); a new masked-LM
+   head first trains alone for `adapt_head_epochs` (`adapt_head`).
 1. `head`: the encoder frozen, a new softmax head trained with Adam at
    `learning_rate` (3e-3) for `epochs` (30). Without augmentation the head
    trains on pooled features the encoder computes once (`feature_cache=auto`):
@@ -197,7 +198,8 @@ class BertTextClassification(Recipe):
 
         # The adapt phase fixes its optimizer (ADAPT_OPTIONS) and reads the rest of SETTINGS as the head does.
         adapt = {**{s: s for s in SETTINGS if s not in ADAPT_OPTIONS}, "learning_rate": "adapt_learning_rate",
-                 **{name: name for name in ("adapt_data", "adapt_column", "adapt_holdout_fraction")}}
+                 **{name: name for name in ("adapt_data", "adapt_column", "adapt_holdout_fraction",
+                                            "adapt_head_epochs", "adapt_head_learning_rate")}}
         return [PhaseFields("adapt", "adapt_epochs", adapt), PhaseFields.reading("head", "epochs"),
                 PhaseFields.reading("fine_tune", "fine_tune_epochs", **FINE_TUNE_FIELDS)]
 
@@ -208,7 +210,7 @@ class BertTextClassification(Recipe):
                      feature_cache=self._head_feature_cache(classifier), augment=cfg.augment)
         phases = [head]
         if cfg.adapt_epochs > 0:
-            phases.insert(0, self._adapt_phase(classifier))
+            phases[:0] = self._adapt_phases(classifier)
         if cfg.fine_tune_epochs > 0:
             fine = self.phase_fields()[-1]
             phases.append(Phase(
@@ -219,15 +221,16 @@ class BertTextClassification(Recipe):
             ))
         return phases
 
-    def _adapt_phase(self, classifier):
-        from tl_app.text.adaptation import adapt_phase
+    def _adapt_phases(self, classifier):
+        from tl_app.text.adaptation import adapt_phases
         from tl_app.text.masked_lm import MaskedLMTask
         from tl_app.text.masked_lm_data import masked_lm_preprocessor
 
         cfg = self.config
         preprocessor = masked_lm_preprocessor(self._tokenizer or classifier.inputs_layer.tokenizer, cfg.sequence_length)
         task = MaskedLMTask(classifier.backbone, self._preset, preprocessor, self._adaptation, cfg.seed)
-        return adapt_phase(cfg.adapt_epochs, cfg.adapt_learning_rate, task)
+        return adapt_phases(cfg.adapt_epochs, cfg.adapt_learning_rate, task, cfg.adapt_head_epochs,
+                            cfg.adapt_head_learning_rate)
 
     def stages(self, stages):
         """With an adapt phase: its perplexity before and after joins the metrics, after `evaluate`."""
