@@ -131,6 +131,7 @@ def test_adapt_phase_resumes_after_sigkill_inside_it(workdir, cli, tiny_preset, 
     assert killed.returncode == -9, killed.stdout[-3000:] + killed.stderr[-3000:]
     assert "masked-LM head: new, randomly initialised" in killed.stdout
     assert "phase 'adapt_head': the encoder frozen, the new masked-LM head trains" in killed.stdout
+    assert killed.stdout.count("after the head's warm-up (encoder unchanged)") == 1  # the warm-up's end, once
     before = float(re.search(r"perplexity before adaptation: ([\d.,]+)", killed.stdout).group(1).replace(",", ""))
     run_dir = workdir / "runs" / "text_folder" / "k"
     pointer = json.loads((run_dir / "checkpoints" / "checkpoint.json").read_text())

@@ -342,8 +342,7 @@ def parse_predict_request(body, input_dtypes: Callable[[str], Dict[str, str]]):
 
 # ---- responses ---------------------------------------------------------------------------
 def _json_values(name, array):
-    """An output array as nested JSON-ready lists (floats in their shortest float32 form), or numeric arrays
-    as they are when `_fast_dumps` writes them."""
+    """An output as nested JSON-ready lists (floats in their shortest float32 form), or as is for `_dumps`."""
     array = np.asarray(array)
     if array.ndim and (array.dtype.kind in "iub" or _finite(array)):
         return array if array.flags.c_contiguous else array.copy()  # orjson: float32 in its shortest float32 form
@@ -362,16 +361,14 @@ def _finite(array):
 
 
 def _dumps(doc, outputs):
-    """JSON bytes of a response: through orjson when every output is numbers it writes as TF Serving does (it
-    would write NaN and Infinity as null; TF Serving writes NaN and Infinity), else through the json module."""
+    """A response's bytes: orjson's, unless an output holds NaN or Infinity (orjson: null; TF Serving: NaN...)."""
     if all(a.dtype.kind in "iubOSU" or _finite(a) for a in map(np.asarray, outputs.values())):
         return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
     return json.dumps(doc).encode("utf-8")
 
 
 def _json_string(value, as_bytes):
-    if isinstance(value, str):
-        value = value.encode("utf-8")
+    value = value.encode("utf-8") if isinstance(value, str) else value
     if as_bytes:
         return {"b64": base64.b64encode(value).decode("ascii")}
     return value.decode("utf-8", errors="replace")
@@ -389,8 +386,7 @@ def predict_response(outputs: Dict[str, np.ndarray], row_format: bool) -> bytes:
     names = sorted(outputs)
     values = {name: _json_values(name, outputs[name]) for name in names}
     if not row_format:
-        body = values[names[0]] if len(names) == 1 else values
-        return _dumps({"outputs": body}, outputs)
+        return _dumps({"outputs": values[names[0]] if len(names) == 1 else values}, outputs)
     batch = None
     for name in names:
         shape = np.shape(outputs[name])
@@ -399,8 +395,5 @@ def predict_response(outputs: Dict[str, np.ndarray], row_format: bool) -> bytes:
         if batch is not None and shape[0] != batch:
             raise invalid(f"Tensor name: {name} has inconsistent batch size: {shape[0]} expecting: {batch}")
         batch = shape[0]
-    if len(names) == 1:
-        predictions = values[names[0]]
-    else:
-        predictions = [{name: values[name][i] for name in names} for i in range(batch)]
+    predictions = values[names[0]] if len(names) == 1 else [{n: values[n][i] for n in names} for i in range(batch)]
     return _dumps({"predictions": predictions}, outputs)

@@ -162,7 +162,8 @@ class HeldOutPerplexity(keras.callbacks.Callback):
         value = masked_perplexity(self.model, self.batches)
         self.results[self.end] = value
         self._scalar(self.end, value, self.epochs_done)
-        known = [f"{self.results[key]:,.4f} {WHEN[key]}" for key in (BEFORE, HEAD_ONLY) if key in self.results]
+        known = [f"{self.results[key]:,.4f} {WHEN[key]}" for key in (BEFORE, HEAD_ONLY)
+                 if key in self.results and key != self.end]
         log.info(f"held-out masked-token perplexity: {', '.join(known + [f'{value:,.4f} {WHEN[self.end]}'])}")
 
 
