@@ -27,6 +27,8 @@ def test_one_output_is_bare_several_are_objects_in_both_formats():
 def test_floats_print_in_their_shortest_float32_form_and_bytes_outputs_as_b64():
     body = predict_response({"x": np.array([0.1, 1.0, np.nan, np.inf], np.float32)}, False).decode()
     assert body == '{"outputs": [0.1, 1.0, NaN, Infinity]}'  # TF Serving's tokens for non-finite values
+    mixed = predict_response({"x": np.array([np.nan], np.float32), "id": np.array([1])}, True).decode()
+    assert mixed == '{"predictions": [{"id": 1, "x": NaN}]}'  # one NaN: the whole body takes the json module's path
     finite = predict_response({"x": np.array([0.1, 1 / 3, 2.0], np.float32), "id": np.array([1, 0, 2])}, False)
     assert finite == b'{"outputs":{"id":[1,0,2],"x":[0.1,0.33333334,2.0]}}'  # orjson's path, the same numbers
     # Requests: NaN, Infinity and numbers over float32's range parse as TF Serving parses them (the json module's path).

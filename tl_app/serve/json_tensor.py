@@ -341,11 +341,11 @@ def parse_predict_request(body, input_dtypes: Callable[[str], Dict[str, str]]):
 
 
 # ---- responses ---------------------------------------------------------------------------
-def _json_values(name, array):
-    """An output as nested JSON-ready lists (floats in their shortest float32 form), or as is for `_dumps`."""
-    array = np.asarray(array)
-    if array.ndim and (array.dtype.kind in "iub" or _finite(array)):
-        return array if array.flags.c_contiguous else array.copy()  # orjson: float32 in its shortest float32 form
+def _json_values(name, array, numpy_ok):
+    """An output as nested JSON-ready lists (floats in their shortest float32 form); numeric arrays as they
+    are when `numpy_ok` (orjson writes float32 in its shortest float32 form too)."""
+    if numpy_ok and array.ndim and array.dtype.kind in "iubf":
+        return array if array.flags.c_contiguous else array.copy()
     if array.dtype.kind == "f":
         # float32 -> its shortest decimal form -> a Python float that prints that way (as TF Serving writes it).
         return array.astype(str).astype(np.float64).tolist() if array.dtype == np.float32 else array.tolist()
@@ -356,15 +356,13 @@ def _json_values(name, array):
     return array.tolist()
 
 
-def _finite(array):
-    return array.dtype in (np.float32, np.float64) and bool(np.isfinite(array).all())
+def _orjson_writes(array):
+    """Whether orjson writes `array` as TF Serving does: not NaN or Infinity (orjson: null), not float16."""
+    return array.dtype.kind in "iubOSU" or array.dtype in (np.float32, np.float64) and bool(np.isfinite(array).all())
 
 
-def _dumps(doc, outputs):
-    """A response's bytes: orjson's, unless an output holds NaN or Infinity (orjson: null; TF Serving: NaN...)."""
-    if all(a.dtype.kind in "iubOSU" or _finite(a) for a in map(np.asarray, outputs.values())):
-        return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
-    return json.dumps(doc).encode("utf-8")
+def _dumps(doc, numpy_ok):
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY) if numpy_ok else json.dumps(doc).encode("utf-8")
 
 
 def _json_string(value, as_bytes):
@@ -384,9 +382,11 @@ def predict_response(outputs: Dict[str, np.ndarray], row_format: bool) -> bytes:
     if not outputs:
         raise invalid("Cannot convert empty tensor map to JSON")
     names = sorted(outputs)
-    values = {name: _json_values(name, outputs[name]) for name in names}
+    arrays = {name: np.asarray(outputs[name]) for name in names}
+    numpy_ok = all(map(_orjson_writes, arrays.values()))  # one writer for the whole body
+    values = {name: _json_values(name, arrays[name], numpy_ok) for name in names}
     if not row_format:
-        return _dumps({"outputs": values[names[0]] if len(names) == 1 else values}, outputs)
+        return _dumps({"outputs": values[names[0]] if len(names) == 1 else values}, numpy_ok)
     batch = None
     for name in names:
         shape = np.shape(outputs[name])
@@ -396,4 +396,4 @@ def predict_response(outputs: Dict[str, np.ndarray], row_format: bool) -> bytes:
             raise invalid(f"Tensor name: {name} has inconsistent batch size: {shape[0]} expecting: {batch}")
         batch = shape[0]
     predictions = values[names[0]] if len(names) == 1 else [{n: values[n][i] for n in names} for i in range(batch)]
-    return _dumps({"predictions": predictions}, outputs)
+    return _dumps({"predictions": predictions}, numpy_ok)
