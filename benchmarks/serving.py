@@ -12,9 +12,10 @@ setting (the CLI's default, on). Targets (issue 19): >= 0.7x in-process requests
 protocols; gRPC p50 at batch 1 within 3 ms of in-process.
 
 `--check-cost` also times `tl-app run digits` and `tl-app run image_folder` with and without the serving
-check (what the check adds to a run's wall time).
+check (what the check adds to a run's wall time). `--batching` also runs the table against a server started
+with `--enable-batching` (TF Serving's defaults: no timeout, a batch thread per core), in the same run.
 
-    python benchmarks/serving.py [--requests 200] [--clients 1] [--image-size 96] [--check-cost]
+    python benchmarks/serving.py [--requests 200] [--clients 1] [--image-size 96] [--batching] [--check-cost]
 """
 import argparse
 import json
@@ -90,8 +91,8 @@ def timed(call, requests, clients):
     return len(latencies) / wall, q[49] * 1e3, q[98] * 1e3
 
 
-def start_server(base):
-    process = subprocess.Popen([TL_APP, "serve", base, "--rest-port", "0", "--grpc-port", "0"],
+def start_server(base, server_args=()):
+    process = subprocess.Popen([TL_APP, "serve", base, "--rest-port", "0", "--grpc-port", "0", *server_args],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     from tl_app.serve.check import READY_LINE
 
@@ -115,14 +116,14 @@ def wait_available(rest, names, timeout=600):
     raise RuntimeError("models not AVAILABLE in time")
 
 
-def serving_table(base, requests, clients):
+def serving_table(base, requests, clients, server_args=()):
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     from tl_app.serve.client import RestClient
 
-    process, rest_port, grpc_port = start_server(base)
+    process, rest_port, grpc_port = start_server(base, server_args)
     rows = []
     try:
         wait_available(RestClient(f"http://127.0.0.1:{rest_port}"), ["digits", "image_folder"])
@@ -162,7 +163,8 @@ def serving_table(base, requests, clients):
     finally:
         process.terminate()
         process.wait(30)
-    print(f"\nserving: {clients} client(s), {os.cpu_count()} CPU(s); requests/s, latency ms")
+    print(f"\nserving: tl-app serve {' '.join(server_args)}; {clients} client(s), {os.cpu_count()} CPU(s); "
+          "requests/s, latency ms")
     print(f"{'export':<13}{'batch':>6}  {'way':<11}{'req/s':>9}{'ex/s':>10}{'p50':>9}{'p99':>9}{'x in-proc':>11}")
     for name, batch, way, rate, p50, p99, ratio in rows:
         print(f"{name:<13}{batch:>6}  {way:<11}{rate:>9.1f}{rate * batch:>10.1f}{p50:>9.2f}{p99:>9.2f}{ratio:>11.2f}")
@@ -204,6 +206,7 @@ def main():
     parser.add_argument("--requests", type=int, default=200, help="requests per measurement (image batch 32: 1/8)")
     parser.add_argument("--clients", type=int, default=1)
     parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--batching", action="store_true", help="also against `tl-app serve --enable-batching`")
     parser.add_argument("--check-cost", action="store_true", help="also time runs with and without the serving check")
     args = parser.parse_args()
     from tl_app.quiet import import_tensorflow_quietly
@@ -213,6 +216,8 @@ def main():
         base = os.path.join(work, "saved_models")
         build_exports(base, work, args.image_size)
         serving_table(base, args.requests, args.clients)
+        if args.batching:
+            serving_table(base, args.requests, args.clients, ["--enable-batching"])
         if args.check_cost:
             check_cost(work, args.image_size)
 

@@ -236,11 +236,15 @@ def test_ctrl_c_stops_the_server_cleanly(tmp_path):
     from tl_app.serve.client import RestClient, RestError
 
     (tmp_path / "empty").mkdir()
-    server = ServerProcess("--model-name", "digits", "--model-base-path", str(tmp_path / "empty"))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # With the batching parameters the docker set-up gives TF Serving: its batch threads must not hold up the stop.
+    server = ServerProcess("--model-name", "digits", "--model-base-path", str(tmp_path / "empty"),
+                           "--batching-parameters-file", os.path.join(root, "deploy", "batching_parameters.txt"))
     try:
         with pytest.raises(RestError, match="Could not find any versions of model digits"):
             RestClient(server.url).status("digits")  # up, and nothing to serve yet
     finally:
         server.process.send_signal(signal.SIGINT)
         assert server.process.wait(60) == 0, server.output()
+    assert "batching: up to 64 examples a call, 2000 us timeout, 4 thread(s)" in server.output()
     assert server.output().endswith("[tl-app] stopped") and "Traceback" not in server.output()

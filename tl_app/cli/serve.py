@@ -27,8 +27,14 @@ from tl_app.cli.group import cli
               help="REST requests in flight beyond this get 503.")
 @click.option("--threads", type=click.IntRange(1), default=4, show_default=True,
               help="Requests whose model runs at the same time.")
+@click.option("--enable-batching", is_flag=True,
+              help="Run concurrent requests to a signature as one batch (TF Serving's --enable_batching).")
+@click.option("--batching-parameters-file", metavar="FILE",
+              help="TF Serving's BatchingParameters text proto (max_batch_size, batch_timeout_micros, "
+                   "num_batch_threads, ...); implies --enable-batching. See deploy/batching_parameters.txt.")
 def serve_command(base_dir, host, rest_port, grpc_port, model_config, model_name, model_base_path, poll_seconds,
-                  max_body_mb, max_batch_size, max_concurrent_requests, threads):
+                  max_body_mb, max_batch_size, max_concurrent_requests, threads, enable_batching,
+                  batching_parameters_file):
     """Serve the exports under BASE_DIR (default saved_models) with TF Serving's REST and gRPC APIs.
 
     \b
@@ -50,12 +56,17 @@ def serve_command(base_dir, host, rest_port, grpc_port, model_config, model_name
                         "the directory that holds saved_models/<model>/<version>/.")
     source = source_for(base_dir, model_config, model_name, model_base_path)
     source.models()  # a models.config that does not parse: one line now, not a server that serves nothing
+    from tl_app.serve.batching import BatchingParameters, read_batching_parameters
+
+    batching = read_batching_parameters(batching_parameters_file) if batching_parameters_file else \
+        BatchingParameters() if enable_batching else None
     from tl_app.serve.server import ServerOptions, import_tensorflow, serve
 
     import_tensorflow()
     serve(source, ServerOptions(host=host, rest_port=rest_port, grpc_port=grpc_port, poll_seconds=poll_seconds,
                                 max_body_mb=max_body_mb, max_batch_size=max_batch_size,
-                                max_concurrent_requests=max_concurrent_requests, threads=threads))
+                                max_concurrent_requests=max_concurrent_requests, threads=threads,
+                                batching=batching))
 
 
 @cli.command("label")

@@ -70,13 +70,15 @@ class ModelManager:
         source: a `tl_app.serve.sources.ModelSource`.
         poll_seconds: how often the source is read again (`start()` runs the polling thread).
         max_batch_size: passed to every `Servable`.
+        batcher: a `batching.Batcher` every `Servable` shares (server-side batching); None: off.
         loader: `(name, version, path) -> Servable` (default: `Servable.load` then its warmup).
     """
 
-    def __init__(self, source, poll_seconds=1.0, max_batch_size=None, loader=None):
+    def __init__(self, source, poll_seconds=1.0, max_batch_size=None, loader=None, batcher=None):
         self.source = source
         self.poll_seconds = poll_seconds
         self.max_batch_size = max_batch_size
+        self.batcher = batcher
         self._loader = loader or self._load
         self._lock = threading.Lock()
         self._states: Dict[str, Dict[int, VersionState]] = {}
@@ -90,7 +92,7 @@ class ModelManager:
         from tl_app.serve.servable import Servable
 
         started = time.perf_counter()
-        servable = Servable.load(name, version, path, self.max_batch_size)
+        servable = Servable.load(name, version, path, self.max_batch_size, self.batcher)
         count = servable.warmup()
         log.info(f"{name} version {version}: loaded and warmed up ({count} warmup request(s)) in "
                  f"{time.perf_counter() - started:.1f} s")

@@ -97,18 +97,20 @@ class Servable:
         signature_defs: name -> SignatureDef proto (for metadata).
         signatures: name -> `Signature` with its function.
         max_batch_size: requests with a larger dim 0 are refused (INVALID_ARGUMENT); None: no limit.
+        batcher: a `batching.Batcher` that groups concurrent requests into one call; None: each runs alone.
     """
 
-    def __init__(self, name, version, path, signature_defs, signatures, max_batch_size=None):
+    def __init__(self, name, version, path, signature_defs, signatures, max_batch_size=None, batcher=None):
         self.name = name
         self.version = version
         self.path = path
         self.signature_defs = signature_defs
         self.signatures = signatures
         self.max_batch_size = max_batch_size
+        self.batcher = batcher
 
     @classmethod
-    def load(cls, name, version, path, max_batch_size=None):
+    def load(cls, name, version, path, max_batch_size=None, batcher=None):
         """Load `path` (a SavedModel directory) with its functions; errors as TensorFlow raises them."""
         import tensorflow as tf
 
@@ -124,7 +126,7 @@ class Servable:
                 inputs={k: _tensor_info(v) for k, v in proto.inputs.items()},
                 outputs={k: _tensor_info(v) for k, v in proto.outputs.items()},
                 fn=loaded.signatures.get(key))
-        servable = cls(name, version, path, defs, signatures, max_batch_size)
+        servable = cls(name, version, path, defs, signatures, max_batch_size, batcher)
         servable._loaded = loaded  # keeps the functions' variables alive
         return servable
 
@@ -180,11 +182,21 @@ class Servable:
             output_filter: output names to return (default: all), as gRPC's `output_filter`.
             missing_code: the code for an unknown signature (see `signature`).
         """
-        import tensorflow as tf
-
         signature = self.signature(signature_name, missing_code)
         self._check_inputs(signature, inputs)
         wanted = _filtered_outputs(signature, output_filter)
+
+        def call(batch):
+            return self._call(signature, batch, wanted)
+
+        if self.batcher is None or not inputs or any(np.ndim(value) == 0 for value in inputs.values()):
+            return call(inputs)
+        return self.batcher.run(call, (id(self), signature.name, tuple(wanted)), inputs)
+
+    @staticmethod
+    def _call(signature, inputs, wanted):
+        import tensorflow as tf
+
         try:
             outputs = signature.fn(**{name: tf.constant(value) for name, value in inputs.items()})
         except tf.errors.OpError as exc:

@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass
+from typing import Optional
 
 from tl_app import log
 
@@ -32,6 +33,8 @@ class ServerOptions:
         max_concurrent_requests: REST requests in flight beyond this get 503.
         threads: model runs at once (REST) and gRPC handler threads.
         grace_seconds: at shutdown, how long requests in flight may take to finish.
+        batching: `batching.BatchingParameters` to batch concurrent requests (TF Serving's --enable_batching);
+            None: every request runs alone.
     """
 
     host: str = "127.0.0.1"
@@ -43,6 +46,7 @@ class ServerOptions:
     max_concurrent_requests: int = 64
     threads: int = 4
     grace_seconds: float = 5.0
+    batching: Optional[object] = None
 
     @property
     def max_body_bytes(self):
@@ -106,12 +110,15 @@ def serve(source, options=None, on_ready=None):
     """
     import uvicorn
 
+    from tl_app.serve.batching import Batcher
     from tl_app.serve.grpc_service import grpc_server
     from tl_app.serve.manager import ModelManager
     from tl_app.serve.rest import rest_app
 
     options = options or ServerOptions()
-    manager = ModelManager(source, poll_seconds=options.poll_seconds, max_batch_size=options.max_batch_size)
+    batcher = Batcher(options.batching) if options.batching is not None else None
+    manager = ModelManager(source, poll_seconds=options.poll_seconds, max_batch_size=options.max_batch_size,
+                           batcher=batcher)
     rest_sock = _rest_socket(options.host, options.rest_port)
     grpc, grpc_port = grpc_server(manager, options.host, options.grpc_port, options.max_body_bytes,
                                   threads=max(options.threads, 4))
@@ -128,6 +135,9 @@ def serve(source, options=None, on_ready=None):
     _stop_with_parent(rest)
     grpc.start()
     manager.start()
+    if batcher is not None:
+        log.info(f"batching: up to {options.batching.max_batch_size} examples a call, "
+                 f"{options.batching.batch_timeout_micros} us timeout, {options.batching.num_batch_threads} thread(s)")
     log.info(f"serving {source.description}: REST http://{options.host}:{rest_port}/v1/models/<name>, "
              f"gRPC {options.host}:{grpc_port} (Ctrl-C stops)")
     if on_ready is not None:
@@ -137,6 +147,8 @@ def serve(source, options=None, on_ready=None):
     finally:
         grpc.stop(options.grace_seconds).wait()
         manager.stop()
+        if batcher is not None:
+            batcher.stop()
         rest_sock.close()
         log.info("stopped")
         sys.stdout.flush()
