@@ -266,9 +266,29 @@ def test_cifar10_end_to_end_through_tfds(workdir, cli, tfds_mock):
     assert labels[:3] == ["airplane", "automobile", "bird"]
 
 
-def test_image_folder_end_to_end_exports_both_signatures(workdir, cli, color_tree, calibrated_weights):
-    result = cli("run", "image_folder", "--data-dir", color_tree, *TINY, "--set", f"weights={calibrated_weights}",
-                 "--epochs", "5", "--set", "fine_tune_epochs=0", "--set", "learning_rate=0.01", "--batch-size", "8")
+@pytest.fixture(scope="module")
+def image_folder_run(tmp_path_factory, color_tree, calibrated_weights):
+    """`tl-app run image_folder` on the colour tree, made once in its own directory: (that directory, click Result).
+
+    The end-to-end test checks the run and its export; `trained_export` serves the same export to the signature tests.
+    """
+    from click.testing import CliRunner
+
+    from tl_app.cli import cli as group
+
+    workdir = tmp_path_factory.mktemp("image_folder_run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        patch.setenv("TL_APP_FEATURE_CACHE", str(workdir / "features"))  # its own store, as each test has
+        result = CliRunner().invoke(group, [
+            "run", "image_folder", "--data-dir", color_tree, *TINY, "--set", f"weights={calibrated_weights}",
+            "--epochs", "5", "--set", "fine_tune_epochs=0", "--set", "learning_rate=0.01", "--batch-size", "8"],
+            prog_name="tl-app")
+    return workdir, result
+
+
+def test_image_folder_end_to_end_exports_both_signatures(image_folder_run, color_tree, calibrated_weights):
+    workdir, result = image_folder_run
     assert result.exit_code == 0, result.output
     assert "ignored 1 non-image file(s)" in result.output and "README.txt" in result.output
     assert f"weights from the file {calibrated_weights}" in result.output
@@ -320,19 +340,27 @@ def _epoch_values(event_dir, tag):
 
 
 @pytest.fixture(scope="module")
-def trained_export(tmp_path_factory, calibrated_weights, color_tree):
-    """A briefly trained tiny image_folder model, its recipe and its export path."""
-    from tl_app.export import savedmodel as export
-    from tl_app.engine.trainer import Trainer
+def trained_export(image_folder_run, calibrated_weights, color_tree):
+    """A trained tiny image_folder model, its recipe, data and export path: the export of `image_folder_run`
+    (one training and MobileNetV2 export for the module), the model rebuilt with the weights it was exported with."""
+    import keras
 
-    recipe = tiny("image_folder", f"weights={calibrated_weights}", f"data_dir={color_tree}", "epochs=2",
-                  "fine_tune_epochs=0")
+    from tl_app.export import savedmodel
+
+    workdir, result = image_folder_run
+    assert result.exit_code == 0, result.output
+    path = str(workdir / "saved_models" / "image_folder" / "1")
+    recipe = tiny("image_folder", f"weights={calibrated_weights}", f"data_dir={color_tree}")
     data = recipe.load_data()
-    model = recipe.build_model(data)
-    Trainer(recipe, data, model, callbacks=[]).run_all()
-    path = export.export_model(model, recipe.serving_signatures(model, data.class_names),
-                               str(tmp_path_factory.mktemp("exports") / "image_folder"), data.class_names,
-                               {"recipe": "image_folder"}, {"accuracy": 1.0})
+    # Built in float32, as the run built it (a run sets Keras' global policy and leaves it: an earlier
+    # mixed_precision=bfloat16 run in this process would otherwise give a bfloat16 model here).
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        model = recipe.build_model(data)
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+    model.load_weights(savedmodel.keras_weights_path(path))  # written by the export beside its SavedModel
     return recipe, data, model, path
 
 

@@ -46,15 +46,32 @@ main(sys.argv[1:])
 ARGS = ["run", "two_phase_digits", "--batch-size", "16", "--set", "deterministic=true"]
 
 
-def _tl_app(workdir, *args, kill_at=None):
+def _start(workdir, *args, kill_at=None, env_extra=None):
+    """Start `tl-app ARGS` (the script above) in `workdir`; returns the Popen (text pipes)."""
     script = workdir / "tl_app_script.py"
-    script.write_text(SCRIPT)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    if not script.exists():  # written once: a process started before may be reading it
+        script.write_text(SCRIPT)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env_extra or {}))
     env.pop("KILL_AT", None)
     if kill_at:
         env["KILL_AT"] = kill_at
-    return subprocess.run([sys.executable, str(script), *args], cwd=workdir, capture_output=True, text=True,
-                          timeout=180, env=env)
+    return subprocess.Popen([sys.executable, str(script), *args], cwd=workdir, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _finish(proc, timeout=180):
+    """Wait for a `_start`ed process; returns it as a CompletedProcess."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _tl_app(workdir, *args, kill_at=None):
+    return _finish(_start(workdir, *args, kill_at=kill_at))
 
 
 def _learning_rates(run_dir):
@@ -66,7 +83,13 @@ def _learning_rates(run_dir):
     return {e.step: float(tensor_util.make_ndarray(e.tensor_proto)) for e in acc.Tensors("epoch_learning_rate")}
 
 
-def test_sigkill_in_each_phase_then_resume_finishes_the_run(workdir):
+def test_sigkill_in_each_phase_then_resume_finishes_the_run(workdir, tmp_path_factory, request):
+    # The uninterrupted reference run the resumed one is compared with at the end: independent of it (its own
+    # directory and feature store), so it runs meanwhile, alongside the kills and resumes.
+    ref_dir = tmp_path_factory.mktemp("reference")
+    started = _start(ref_dir, *ARGS, "--run-id", "ref", "--no-export",
+                     env_extra={"TL_APP_FEATURE_CACHE": str(tmp_path_factory.mktemp("reference_features"))})
+    request.addfinalizer(lambda: started.poll() is None and started.kill())  # on a failure before its end
     killed = _tl_app(workdir, *ARGS, "--run-id", "k", kill_at="1:5")  # head phase (cached features), 2nd epoch
     assert killed.returncode == -9, killed.stderr[-2000:]
     run_dir = workdir / "runs" / "two_phase_digits" / "k"
@@ -96,13 +119,13 @@ def test_sigkill_in_each_phase_then_resume_finishes_the_run(workdir):
     assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] > 0.85
 
     # The schedule continued from the restored optimizer: the same learning rates as an uninterrupted run.
-    reference = _tl_app(workdir, *ARGS, "--run-id", "ref", "--no-export")
-    assert reference.returncode == 0
-    assert _learning_rates(run_dir) == pytest.approx(_learning_rates(workdir / "runs" / "two_phase_digits" / "ref"))
+    reference = _finish(started)
+    assert reference.returncode == 0, reference.stdout[-2000:] + reference.stderr[-2000:]
+    assert _learning_rates(run_dir) == pytest.approx(_learning_rates(ref_dir / "runs" / "two_phase_digits" / "ref"))
 
-    # A complete run is never resumed or overwritten.
-    for extra in (["--resume"], ["--run-id", "k"]):
-        again = _tl_app(workdir, *ARGS, *extra)
+    # A complete run is never resumed or overwritten (both asked at once: each only reads the finished run).
+    attempts = [_start(workdir, *ARGS, *extra) for extra in (["--resume"], ["--run-id", "k"])]
+    for again in map(_finish, attempts):
         assert again.returncode == 2 and "is complete" in again.stderr, again.stderr[-2000:]
         assert again.stderr.count("error:") == 1 and "Traceback" not in again.stderr
 
