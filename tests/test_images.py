@@ -315,6 +315,9 @@ def test_a_later_run_reuses_the_kept_features_and_trains_the_same_head(workdir, 
             "--set", f"mixed_precision={precision}"]
     first, later = cli(*args), cli(*args)
     assert first.exit_code == 0 and later.exit_code == 0, first.output + later.output
+    import keras
+
+    assert keras.mixed_precision.global_policy().name == "float32"  # a bfloat16 run leaves the caller's policy
     assert "train: kept" in first.output and "validation: kept" in first.output
     assert "train: reused" in later.output and "validation: reused" in later.output
     kept = sorted(feature_store_dir.glob("*.npz"))
@@ -343,8 +346,6 @@ def _epoch_values(event_dir, tag):
 def trained_export(image_folder_run, calibrated_weights, color_tree):
     """A trained tiny image_folder model, its recipe, data and export path: the export of `image_folder_run`
     (one training and MobileNetV2 export for the module), the model rebuilt with the weights it was exported with."""
-    import keras
-
     from tl_app.export import savedmodel
 
     workdir, result = image_folder_run
@@ -352,14 +353,7 @@ def trained_export(image_folder_run, calibrated_weights, color_tree):
     path = str(workdir / "saved_models" / "image_folder" / "1")
     recipe = tiny("image_folder", f"weights={calibrated_weights}", f"data_dir={color_tree}")
     data = recipe.load_data()
-    # Built in float32, as the run built it (a run sets Keras' global policy and leaves it: an earlier
-    # mixed_precision=bfloat16 run in this process would otherwise give a bfloat16 model here).
-    before = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-        model = recipe.build_model(data)
-    finally:
-        keras.mixed_precision.set_global_policy(before)
+    model = recipe.build_model(data)  # float32, as the run built it (runs restore Keras' global policy)
     model.load_weights(savedmodel.keras_weights_path(path))  # written by the export beside its SavedModel
     return recipe, data, model, path
 

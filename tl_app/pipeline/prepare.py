@@ -104,8 +104,12 @@ def choose_strategy(ctx):
     """The tf.distribute strategy (`--strategy`), then the float policy and seeds."""
     from tl_app.engine.strategies import choose_strategy as choose
 
+    import keras
+
     options = ctx.options
     ctx.choice = choose(options.strategy, options.tpu, collective_timeout=options.collective_timeout)
+    # The float policy is Keras-global: a bfloat16 run must not leave the caller's later models in bfloat16.
+    ctx.closing.callback(keras.mixed_precision.set_global_policy, keras.mixed_precision.global_policy())
     configure_numerics(ctx.config, ctx.choice)
 
 
