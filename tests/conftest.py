@@ -9,6 +9,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ["TL_APP_SERVING_CHECK"] = "0"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_feature_store(tmp_path_factory):
+    """Module-scoped fixtures run before each test's own store is set: theirs is under tmp too, never ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TL_APP_FEATURE_CACHE", str(tmp_path_factory.mktemp("module_features")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def feature_store_dir(tmp_path_factory, monkeypatch):
     """Each test its own feature store: a test finds kept features only when it kept them itself."""
