@@ -155,3 +155,21 @@ def test_tf_servings_parameters_file_and_its_mistakes(tmp_path, cli):
                               "--batching-parameters-file", fragment)
     assert_one_line_error(cli("serve", str(tmp_path / "saved_models"), "--batching-parameters-file",
                               str(tmp_path / "missing.txt")), "cannot read it")
+
+
+def test_stopping_answers_requests_still_waiting_for_their_batch():
+    batcher = Batcher(BatchingParameters(max_batch_size=8, batch_timeout_micros=30_000_000, num_batch_threads=1))
+    errors = []
+
+    def one():
+        try:
+            batcher.run(SlowDouble(), ("model",), {"x": np.ones([1, 2], np.float32)})
+        except ServingError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=one)
+    thread.start()
+    time.sleep(0.2)  # queued, its batch waiting 30 s for company
+    batcher.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and [e.code for e in errors] == ["UNAVAILABLE"]

@@ -182,9 +182,15 @@ class Batcher:
         return task.outputs
 
     def stop(self):
+        """End the batch threads; requests still queued get UNAVAILABLE (none are, after a clean server stop)."""
         with self._cond:
             self._stopped = True
+            waiting = [task for queue in self._queues.values() for batch in queue for task in batch.tasks]
+            self._queues.clear()
             self._cond.notify_all()
+        for task in waiting:
+            task.error = ServingError("UNAVAILABLE", "the server is stopping")
+            task.done.set()
 
     def _next_batch(self):
         """The oldest batch that is full, or has waited long enough; None when stopped. Called with the lock."""
