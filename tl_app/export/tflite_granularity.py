@@ -89,9 +89,10 @@ def per_tensor_where_alike(content, max_mean_bits=DEFAULT_MAX_MEAN_BITS):
             weights = subgraph.tensors[op.inputs[where[0]]]
             bias = subgraph.tensors[op.inputs[where[1]]] if len(op.inputs) > where[1] and op.inputs[where[1]] >= 0 \
                 else None
-            if not _per_channel_int8(weights, schema) or uses[weights.buffer] != 1:
+            if not _per_channel_int8(weights, schema) or uses[weights.buffer] != 1 or not _inline(model, weights, 1):
                 continue
             if bias is not None and (bias.type != schema.TensorType.INT32 or uses[bias.buffer] != 1
+                                     or not _inline(model, bias, 4)
                                      or len(bias.quantization.scale) != len(weights.quantization.scale)):
                 continue
             channels = len(weights.quantization.scale)
@@ -113,6 +114,14 @@ def _buffer_uses(model):
         for tensor in subgraph.tensors:
             uses[tensor.buffer] = uses.get(tensor.buffer, 0) + 1
     return uses
+
+
+def _inline(model, tensor, itemsize):
+    """The tensor's values are in its buffer (not at an offset, as in models over 2 GB)."""
+    import numpy as np
+
+    data = model.buffers[tensor.buffer].data
+    return data is not None and len(data) == int(np.prod(tensor.shape)) * itemsize
 
 
 def _per_channel_int8(tensor, schema):
