@@ -16,7 +16,7 @@ int8 calibrates activation ranges on samples of the recipe's training data
 recipe declares its input's value range (pixels 0..255), the calibration pins
 the input quantization to it, so uint8 pixels go in unchanged. The converter
 quantizes weights per output channel; `tflite_granularity` then gives one scale
-to each layer whose channels lose at most a bit on average by it, which saves
+to each layer whose channels lose at most 1.5 bits on average by it, which saves
 24 bytes of quantization parameters per channel of those layers.
 
 Examples:

@@ -36,9 +36,10 @@ Example:
 """
 import dataclasses
 
-# Ops whose int8 kernels take weights with one scale or one per output channel, and the input index of their
-# weights and bias (DEPTHWISE_CONV_2D stays per channel: see above).
-_OPS = {"CONV_2D": (1, 2), "FULLY_CONNECTED": (1, 2)}
+# Ops whose int8 kernels take weights with one scale or one per output channel (DEPTHWISE_CONV_2D stays per
+# channel: see above), and where their inputs hold the weights and the bias.
+_OPS = {"CONV_2D", "FULLY_CONNECTED"}
+_WEIGHTS, _BIAS = 1, 2
 DEFAULT_MAX_MEAN_BITS = 1.5
 
 
@@ -83,12 +84,11 @@ def per_tensor_where_alike(content, max_mean_bits=DEFAULT_MAX_MEAN_BITS):
     merged = []
     for subgraph in model.subgraphs:
         for op in subgraph.operators:
-            where = _OPS.get(op_names[op.opcodeIndex])
-            if where is None or len(op.inputs) <= where[0]:
+            if op_names[op.opcodeIndex] not in _OPS or len(op.inputs) <= _WEIGHTS:
                 continue
-            weights = subgraph.tensors[op.inputs[where[0]]]
-            bias = subgraph.tensors[op.inputs[where[1]]] if len(op.inputs) > where[1] and op.inputs[where[1]] >= 0 \
-                else None
+            weights = subgraph.tensors[op.inputs[_WEIGHTS]]
+            has_bias = len(op.inputs) > _BIAS and op.inputs[_BIAS] >= 0
+            bias = subgraph.tensors[op.inputs[_BIAS]] if has_bias else None
             if not _per_channel_int8(weights, schema) or uses[weights.buffer] != 1 or not _inline(model, weights, 1):
                 continue
             if bias is not None and (bias.type != schema.TensorType.INT32 or uses[bias.buffer] != 1
@@ -140,21 +140,23 @@ def _merge(model, weights, bias):
     axis = quantization.quantizedDimension
     shape = [1] * len(weights.shape)
     shape[axis] = len(scales)
+    factor = scales / largest  # each channel's old step in units of the new one
     buffer = model.buffers[weights.buffer]
     values = np.frombuffer(bytes(buffer.data), dtype=np.int8).reshape(weights.shape).astype(np.float64)
-    requantized = np.clip(np.rint(values * (scales / largest).reshape(shape)), -127, 127).astype(np.int8)
+    requantized = np.clip(np.rint(values * factor.reshape(shape)), -127, 127).astype(np.int8)
     buffer.data = np.frombuffer(requantized.tobytes(), dtype=np.uint8)
     _one_scale(quantization, largest)
     if bias is not None:
         bias_buffer = model.buffers[bias.buffer]
         bias_scales = np.asarray(bias.quantization.scale, dtype=np.float64)
-        input_scale = bias_scales / scales  # the converter's bias scale is input scale x weight scale
+        # The converter's bias scale is the input scale times the weight scale; the new one is the input scale
+        # (one value, read back as the mean over channels) times the new weight scale.
+        new_bias_scale = (bias_scales / scales).mean() * largest
         values = np.frombuffer(bytes(bias_buffer.data), dtype="<i4").astype(np.float64)
-        rescaled = np.rint(values * bias_scales / (input_scale.mean() * largest))
         info = np.iinfo(np.int32)
-        bias_buffer.data = np.frombuffer(np.clip(rescaled, info.min, info.max).astype("<i4").tobytes(),
-                                         dtype=np.uint8)
-        _one_scale(bias.quantization, input_scale.mean() * largest)
+        rescaled = np.clip(np.rint(values * bias_scales / new_bias_scale), info.min, info.max).astype("<i4")
+        bias_buffer.data = np.frombuffer(rescaled.tobytes(), dtype=np.uint8)
+        _one_scale(bias.quantization, new_bias_scale)
 
 
 def _one_scale(quantization, scale):
