@@ -11,11 +11,17 @@ is a fresh `tl-app serve` process on 127.0.0.1 with the CLI's defaults; in-proce
 setting (the CLI's default, on). Targets (issue 19): >= 0.7x in-process requests/s at batch 32 on both
 protocols; gRPC p50 at batch 1 within 3 ms of in-process.
 
+`--floor` also sends the same requests to `empty_server.py`, a server on the same libraries (uvicorn,
+grpcio) that answers without running anything. With one client a request costs at least that server's
+round trip plus the model call, so the table also prints the bound this puts on any server built on them,
+at batch 32: 1 / (1 + in-process req/s / empty req/s) times in-process.
 `--check-cost` also times `tl-app run digits` and `tl-app run image_folder` with and without the serving
 check (what the check adds to a run's wall time). `--batching` also runs the table against a server started
-with `--enable-batching` (TF Serving's defaults: no timeout, a batch thread per core), in the same run.
+with `--enable-batching` (TF Serving's defaults: no timeout, a batch thread per core), in the same run;
+`--also ARGS` against `tl-app serve ARGS` (e.g. `--also='--intra-op-threads 1 --inter-op-threads 1'`).
 
-    python benchmarks/serving.py [--requests 200] [--clients 1] [--image-size 96] [--batching] [--check-cost]
+    python benchmarks/serving.py [--requests 200] [--clients 1] [--image-size 96] [--batching] [--also ARGS] [--floor]
+        [--check-cost]
 """
 import argparse
 import json
@@ -35,6 +41,7 @@ from fashion_png import write_fashion_pngs  # noqa: E402
 import numpy as np  # noqa: E402
 
 TL_APP = os.path.join(os.path.dirname(sys.executable), "tl-app")
+EMPTY_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "empty_server.py")
 
 
 def build_exports(base, work, image_size):
@@ -91,9 +98,10 @@ def timed(call, requests, clients):
     return len(latencies) / wall, q[49] * 1e3, q[98] * 1e3
 
 
-def start_server(base, server_args=()):
-    process = subprocess.Popen([TL_APP, "serve", base, "--rest-port", "0", "--grpc-port", "0", *server_args],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def start_server(base, server_args=(), command=None):
+    """(process, REST port, gRPC port) of `tl-app serve base` (or `command`, which prints the same ready line)."""
+    command = command or [TL_APP, "serve", base, "--rest-port", "0", "--grpc-port", "0", *server_args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     from tl_app.serve.check import READY_LINE
 
     for line in process.stdout:
@@ -116,14 +124,44 @@ def wait_available(rest, names, timeout=600):
     raise RuntimeError("models not AVAILABLE in time")
 
 
-def serving_table(base, requests, clients, server_args=()):
+def protocol_calls(name, body, request, rest_port, grpc_port):
+    """(REST call, gRPC call) sending the prepared request for `name`; each thread keeps its own connection."""
+    import http.client
+
     import grpc
-    import tensorflow as tf
     from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    local = threading.local()
+
+    def rest():
+        if not hasattr(local, "http"):
+            local.http = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=120)
+        local.http.request("POST", f"/v1/models/{name}:predict", body, {"Content-Type": "application/json"})
+        response = local.http.getresponse()
+        payload = json.loads(response.read())
+        assert response.status == 200, payload
+
+    def grpc_call():
+        if not hasattr(local, "stub"):
+            local.stub = prediction_service_pb2_grpc.PredictionServiceStub(
+                grpc.insecure_channel(f"127.0.0.1:{grpc_port}"))
+        local.stub.Predict(request, timeout=120)
+
+    return rest, grpc_call
+
+
+def serving_table(base, requests, clients, server_args=(), floor=False):
+    """Print requests/s and latency in-process, over REST and over gRPC, for both exports at batch 1 and 32.
+
+    With `floor`, also against `empty_server.py` (answers without running anything): what no server on
+    the same libraries can beat.
+    """
+    import tensorflow as tf
 
     from tl_app.serve.client import RestClient
 
     process, rest_port, grpc_port = start_server(base, server_args)
+    empty = start_server(None, command=[sys.executable, EMPTY_SERVER]) if floor else None
     rows = []
     try:
         wait_available(RestClient(f"http://127.0.0.1:{rest_port}"), ["digits", "image_folder"])
@@ -133,38 +171,25 @@ def serving_table(base, requests, clients, server_args=()):
             for batch in (1, 32):
                 inputs, body, request = requests_for(base, name, batch)
                 n = requests if name == "digits" or batch == 1 else max(requests // 8, 20)
-                local = threading.local()
 
                 def in_process():
                     {k: v.numpy() for k, v in function(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
 
-                def rest():
-                    if not hasattr(local, "http"):
-                        import http.client
-
-                        local.http = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=120)
-                    local.http.request("POST", f"/v1/models/{name}:predict", body,
-                                       {"Content-Type": "application/json"})
-                    response = local.http.getresponse()
-                    payload = json.loads(response.read())
-                    assert response.status == 200, payload
-
-                def grpc_call():
-                    if not hasattr(local, "stub"):
-                        local.stub = prediction_service_pb2_grpc.PredictionServiceStub(
-                            grpc.insecure_channel(f"127.0.0.1:{grpc_port}"))
-                    local.stub.Predict(request, timeout=120)
-
+                ways = dict(zip(("REST", "gRPC"), protocol_calls(name, body, request, rest_port, grpc_port)))
+                if empty is not None:
+                    ways.update(zip(("REST empty", "gRPC empty"), protocol_calls(name, body, request, *empty[1:])))
                 base_rate, base_p50, base_p99 = timed(in_process, n, clients)
                 rows.append((name, batch, "in-process", base_rate, base_p50, base_p99, 1.0))
-                for label, call in (("REST", rest), ("gRPC", grpc_call)):
+                for label, call in ways.items():
                     rate, p50, p99 = timed(call, n, clients)
                     rows.append((name, batch, label, rate, p50, p99, rate / base_rate))
     finally:
-        process.terminate()
-        process.wait(30)
+        for server in (process, empty and empty[0]):
+            if server:
+                server.terminate()
+                server.wait(30)
     print(f"\nserving: tl-app serve {' '.join(server_args)}; {clients} client(s), {os.cpu_count()} CPU(s); "
-          "requests/s, latency ms")
+          "requests/s, latency ms" + ("; 'empty': a server that runs nothing (empty_server.py)" if floor else ""))
     print(f"{'export':<13}{'batch':>6}  {'way':<11}{'req/s':>9}{'ex/s':>10}{'p50':>9}{'p99':>9}{'x in-proc':>11}")
     for name, batch, way, rate, p50, p99, ratio in rows:
         print(f"{name:<13}{batch:>6}  {way:<11}{rate:>9.1f}{rate * batch:>10.1f}{p50:>9.2f}{p99:>9.2f}{ratio:>11.2f}")
@@ -173,6 +198,13 @@ def serving_table(base, requests, clients, server_args=()):
         b1 = {r[2]: r for r in rows if r[0] == name and r[1] == 1}
         print(f"{name}: batch 32 REST {b32['REST'][6]:.2f}x, gRPC {b32['gRPC'][6]:.2f}x in-process (target >= 0.7x); "
               f"batch 1 gRPC p50 {b1['gRPC'][4] - b1['in-process'][4]:+.2f} ms vs in-process (target <= +3 ms)")
+        if floor:
+            # A request costs at least the empty server's round trip plus the model call itself: one client's
+            # requests/s is at most 1 / (1/empty + 1/in-process), i.e. this many times in-process.
+            bound = {way: 1 / (1 + b32["in-process"][3] / b32[f"{way} empty"][3]) for way in ("REST", "gRPC")}
+            print(f"{'':<13} at batch 32 an empty server answers at {b32['REST empty'][6]:.2f}x (REST), "
+                  f"{b32['gRPC empty'][6]:.2f}x (gRPC) in-process requests/s; so a server on uvicorn / grpcio whose only "
+                  f"costs were that and the model call would reach REST {bound['REST']:.2f}x, gRPC {bound['gRPC']:.2f}x")
 
 
 def check_cost(work, image_size):
@@ -207,6 +239,10 @@ def main():
     parser.add_argument("--clients", type=int, default=1)
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--batching", action="store_true", help="also against `tl-app serve --enable-batching`")
+    parser.add_argument("--also", action="append", default=[], metavar="ARGS",
+                        help="also against `tl-app serve ARGS` (repeatable), e.g. --also='--intra-op-threads 1'")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the same requests against a server that runs nothing (empty_server.py)")
     parser.add_argument("--check-cost", action="store_true", help="also time runs with and without the serving check")
     args = parser.parse_args()
     from tl_app.quiet import import_tensorflow_quietly
@@ -215,9 +251,11 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         base = os.path.join(work, "saved_models")
         build_exports(base, work, args.image_size)
-        serving_table(base, args.requests, args.clients)
+        serving_table(base, args.requests, args.clients, floor=args.floor)
         if args.batching:
             serving_table(base, args.requests, args.clients, ["--enable-batching"])
+        for server_args in args.also:
+            serving_table(base, args.requests, args.clients, server_args.split())
         if args.check_cost:
             check_cost(work, args.image_size)
 

@@ -239,7 +239,8 @@ def test_ctrl_c_stops_the_server_cleanly(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # With the batching parameters the docker set-up gives TF Serving: its batch threads must not hold up the stop.
     server = ServerProcess("--model-name", "digits", "--model-base-path", str(tmp_path / "empty"),
-                           "--batching-parameters-file", os.path.join(root, "deploy", "batching_parameters.txt"))
+                           "--batching-parameters-file", os.path.join(root, "deploy", "batching_parameters.txt"),
+                           "--intra-op-threads", "1", "--inter-op-threads", "2")
     try:
         with pytest.raises(RestError, match="Could not find any versions of model digits"):
             RestClient(server.url).status("digits")  # up, and nothing to serve yet
@@ -247,4 +248,5 @@ def test_ctrl_c_stops_the_server_cleanly(tmp_path):
         server.process.send_signal(signal.SIGINT)
         assert server.process.wait(60) == 0, server.output()
     assert "batching: up to 64 examples a call, 2000 us timeout, 4 thread(s)" in server.output()
+    assert "TensorFlow threads: intra-op 1, inter-op 2" in server.output()  # read back from TensorFlow's config
     assert server.output().endswith("[tl-app] stopped") and "Traceback" not in server.output()

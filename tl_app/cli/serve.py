@@ -27,14 +27,19 @@ from tl_app.cli.group import cli
               help="REST requests in flight beyond this get 503.")
 @click.option("--threads", type=click.IntRange(1), default=4, show_default=True,
               help="Requests whose model runs at the same time.")
+@click.option("--intra-op-threads", type=click.IntRange(0), default=0, show_default=True,
+              help="Threads one TensorFlow op may use (TF Serving's --tensorflow_intra_op_parallelism); "
+                   "0: TensorFlow's choice. 1 often lowers batch-1 latency; see docs/serving.md.")
+@click.option("--inter-op-threads", type=click.IntRange(0), default=0, show_default=True,
+              help="TensorFlow ops run at once (TF Serving's --tensorflow_inter_op_parallelism); 0: TensorFlow's choice.")
 @click.option("--enable-batching", is_flag=True,
               help="Run concurrent requests to a signature as one batch (TF Serving's --enable_batching).")
 @click.option("--batching-parameters-file", metavar="FILE",
               help="TF Serving's BatchingParameters text proto (max_batch_size, batch_timeout_micros, "
                    "num_batch_threads, ...); implies --enable-batching. See deploy/batching_parameters.txt.")
 def serve_command(base_dir, host, rest_port, grpc_port, model_config, model_name, model_base_path, poll_seconds,
-                  max_body_mb, max_batch_size, max_concurrent_requests, threads, enable_batching,
-                  batching_parameters_file):
+                  max_body_mb, max_batch_size, max_concurrent_requests, threads, intra_op_threads, inter_op_threads,
+                  enable_batching, batching_parameters_file):
     """Serve the exports under BASE_DIR (default saved_models) with TF Serving's REST and gRPC APIs.
 
     \b
@@ -66,7 +71,8 @@ def serve_command(base_dir, host, rest_port, grpc_port, model_config, model_name
     serve(source, ServerOptions(host=host, rest_port=rest_port, grpc_port=grpc_port, poll_seconds=poll_seconds,
                                 max_body_mb=max_body_mb, max_batch_size=max_batch_size,
                                 max_concurrent_requests=max_concurrent_requests, threads=threads,
-                                batching=batching))
+                                batching=batching, intra_op_threads=intra_op_threads,
+                                inter_op_threads=inter_op_threads))
 
 
 @cli.command("label")

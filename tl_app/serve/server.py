@@ -35,6 +35,8 @@ class ServerOptions:
         grace_seconds: at shutdown, how long requests in flight may take to finish.
         batching: `batching.BatchingParameters` to batch concurrent requests (TF Serving's --enable_batching);
             None: every request runs alone.
+        intra_op_threads, inter_op_threads: TensorFlow's thread pools (TF Serving's
+            --tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism); 0: TensorFlow's choice.
     """
 
     host: str = "127.0.0.1"
@@ -47,6 +49,8 @@ class ServerOptions:
     threads: int = 4
     grace_seconds: float = 5.0
     batching: Optional[object] = None
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
 
     @property
     def max_body_bytes(self):
@@ -62,6 +66,27 @@ def import_tensorflow():
         import tensorflow as tf
     tf.get_logger().setLevel("ERROR")
     return tf
+
+
+def _set_tensorflow_threads(options):
+    """Size TensorFlow's thread pools, before the first model loads (TensorFlow fixes them at its first op)."""
+    if not (options.intra_op_threads or options.inter_op_threads):
+        return
+    import tensorflow as tf
+
+    from tl_app.errors import UserError
+
+    threading = tf.config.threading
+    try:
+        if options.intra_op_threads:
+            threading.set_intra_op_parallelism_threads(options.intra_op_threads)
+        if options.inter_op_threads:
+            threading.set_inter_op_parallelism_threads(options.inter_op_threads)
+    except RuntimeError:
+        raise UserError("--intra-op-threads / --inter-op-threads: TensorFlow has already run in this process, its "
+                        "thread pools are fixed; serve from a new process (tl-app serve).") from None
+    log.info(f"TensorFlow threads: intra-op {threading.get_intra_op_parallelism_threads() or 'auto'}, "
+             f"inter-op {threading.get_inter_op_parallelism_threads() or 'auto'}")
 
 
 def _rest_socket(host, port):
@@ -116,6 +141,7 @@ def serve(source, options=None, on_ready=None):
     from tl_app.serve.rest import rest_app
 
     options = options or ServerOptions()
+    _set_tensorflow_threads(options)
     batcher = Batcher(options.batching) if options.batching is not None else None
     manager = ModelManager(source, poll_seconds=options.poll_seconds, max_batch_size=options.max_batch_size,
                            batcher=batcher)
