@@ -69,6 +69,7 @@ def tl_app_side(steps):
     cfg = recipe.config
     cfg.preset, cfg.sequence_length, cfg.batch_size, cfg.epochs = "offline", SEQUENCE_LENGTH, BATCH, 1
     cfg.learning_rate = LEARNING_RATE
+    cfg.head_epochs = 0  # no head-only warm-up: the whole model trains from step 1 on both sides
     texts, _ = bbc_texts(steps * BATCH + HELD_OUT)
     cfg.adapt_holdout_fraction = HELD_OUT / len(texts)
     recipe.load_adaptation_texts = lambda: (texts, "BBC News articles", [])

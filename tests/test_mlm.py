@@ -123,6 +123,7 @@ def test_adapt_phase_resumes_after_sigkill_inside_it(workdir, cli, tiny_preset, 
     """The new head's warm-up (epoch 0), then the adapt phase (epochs 1-2) killed inside its second epoch."""
     args = ["run", "text_folder", "--data-dir", text_tree, "--set", f"preset={tiny_preset}", *TINY,
             "--set", "adapt_epochs=2", "--set", "adapt_learning_rate=0.005", "--set", "adapt_head_learning_rate=0.005",
+            "--set", "adapt_head_epochs=1",
             "--set", "epochs=2", "--set", "fine_tune_epochs=0", "--no-export", "--run-id", "k"]
     script = workdir / "kill.py"
     script.write_text(KILL_SCRIPT)

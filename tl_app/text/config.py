@@ -34,7 +34,7 @@ class TextConfig(RecipeConfig):
     adapt_data: Optional[str] = None  # DIR of .txt | FILE.txt (a document a line) | FILE.csv/.tsv; None: the training texts
     adapt_column: Optional[str] = None  # the column of a CSV/TSV adapt_data; None: text_column if the recipe has one, else "text"
     adapt_learning_rate: float = 5e-5  # AdamW peak after 10% warmup, then linear decay
-    adapt_head_epochs: int = 1  # a new masked-LM head (the preset has none) first trains alone, the encoder frozen
+    adapt_head_epochs: int = 3  # a new masked-LM head (the preset has none) first trains alone, the encoder frozen
     adapt_head_learning_rate: float = 1e-3  # that warm-up's peak
     adapt_holdout_fraction: float = 0.1  # of the adaptation texts, held out for perplexity before and after
 
@@ -47,7 +47,7 @@ class MaskedLMConfig(RecipeConfig):
     sequence_length: int = 128
     epochs: int = 3  # adaptation epochs
     learning_rate: float = 1e-4  # peak, after warmup
-    head_epochs: int = 1  # a new masked-LM head (the preset has none) first trains alone, the encoder frozen
+    head_epochs: int = 3  # a new masked-LM head (the preset has none) first trains alone, the encoder frozen
     head_learning_rate: float = 1e-3  # that warm-up's peak
     optimizer: OptimizerName = "adamw"
     weight_decay: float = 0.01  # LayerNorm and bias excluded
