@@ -7,7 +7,7 @@ stratified fractions: 20% test, 5% validation, 75% train (the 80/20 split's
 through `tl_app.engine.trainer.Trainer`, with a test evaluation after each.
 
     python benchmarks/bbc_news.py [--sequence-length 128] [--fine-tune-epochs 3] [--adapt-epochs 0]
-        [--adapt-learning-rate R] [--adapt-head-epochs 3] [--out result.json]
+        [--adapt-learning-rate R] [--adapt-head-epochs N] [--out result.json]
 
 Targets: test accuracy >= 0.93 after the head phase, >= 0.97 after fine-tuning.
 

@@ -47,8 +47,9 @@ class MaskedLMConfig(RecipeConfig):
     sequence_length: int = 128
     epochs: int = 3  # adaptation epochs
     learning_rate: float = 1e-4  # peak, after warmup
-    head_epochs: int = 3  # a new masked-LM head (the preset has none) first trains alone, the encoder frozen
-    head_learning_rate: float = 1e-3  # that warm-up's peak
+    # A new masked-LM head (the preset has none) first trains alone, the encoder frozen: as the text recipes' warm-up.
+    head_epochs: int = TextConfig.adapt_head_epochs
+    head_learning_rate: float = TextConfig.adapt_head_learning_rate  # that warm-up's peak
     optimizer: OptimizerName = "adamw"
     weight_decay: float = 0.01  # LayerNorm and bias excluded
     lr_schedule: ScheduleName = "linear"
