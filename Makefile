@@ -10,7 +10,7 @@ args ?=
 
 .DEFAULT_GOAL := default
 TF_SERVING_IMAGE ?= tensorflow/serving:latest
-.PHONY: default help install assets run test bench tensorboard serve serve-docker bench-tflite
+.PHONY: default help install assets run test bench tensorboard serve serve-docker bench-tflite bench-bases
 
 default:  ## `make recipe=NAME [args="..."]` runs that recipe; a bare `make` prints help
 ifneq ($(strip $(recipe)),)
@@ -28,6 +28,7 @@ help:  ## this list
 	@echo "  make assets                   prepare offline pretrained weights (tl-app assets)"
 	@echo "  make bench                    run the benchmarks in benchmarks/"
 	@echo "  make bench-tflite             TFLite modes vs the float SavedModel (trains 3 models; long)"
+	@echo "  make bench-bases              every offline image base on Fashion-MNIST PNGs (trains 8 models; long)"
 	@echo "  make tensorboard              TensorBoard on runs/ at http://127.0.0.1:6006"
 	@echo "  make serve                    tl-app serve saved_models/ (TF Serving's REST on 127.0.0.1:8501, gRPC on 8500)"
 	@echo "  make serve-docker             the real TF Serving (docker, \$$TF_SERVING_IMAGE) on saved_models/ with models.config"
@@ -67,6 +68,10 @@ bench: $(ASSETS_STAMP)  ## benchmarks (ratios against plain-Keras baselines; nee
 bench-tflite: $(ASSETS_STAMP)  ## every TFLite mode of image_folder (Fashion-MNIST PNGs), digits and MiniLM text
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	$(PY) benchmarks/tflite.py $(args)
+
+bench-bases: $(ASSETS_STAMP)  ## the offline image bases side by side on the Fashion-MNIST PNGs (docs/backbones.md)
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PY) benchmarks/bases.py $(args)
 
 tensorboard: $(STAMP)  ## TensorBoard on runs/ (127.0.0.1 only; args="--port 6007" for another port)
 	$(TL) tensorboard --logdir runs --host 127.0.0.1 --port 6006 $(args)

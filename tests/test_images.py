@@ -17,6 +17,7 @@ from PIL import Image
 
 from helpers import NO_KERAS_PRELUDE, run_python
 from tl_app.errors import UserError
+from tl_app.image.backbones.mobilenet import MOBILENET_V2 as MNV2
 
 TINY = ["--set", "alpha=0.35", "--set", "image_size=32"]
 COLORS = {"red": (200, 40, 40), "green": (40, 190, 40), "blue": (40, 40, 200)}
@@ -215,7 +216,7 @@ def test_gradual_unfreeze_opens_one_more_block_per_phase(calibrated_weights, col
     phases = recipe.phases(model)
     assert [(p.name, p.epochs) for p in phases] == [("head", 1), ("fine_tune_1", 2), ("fine_tune_2", 1)]
     base = model.get_layer("mobilenet_v2_base")
-    stages = [base.layers[i].name for i in image_model.gradual_stages(base, 107)]
+    stages = [base.layers[i].name for i in image_model.gradual_stages(MNV2, base, 107)]
     assert stages == ["Conv_1", "block_16_expand", "block_15_expand", "block_14_expand", "block_13_expand", "block_12_expand"]
     trainer = Trainer(recipe, data, model, callbacks=[])
     firsts = []
@@ -481,24 +482,24 @@ def test_unavailable_weights_fail_fast_naming_alternatives(tmp_path, monkeypatch
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     started = time.time()
     with pytest.raises(UserError, match="weights=offline"):
-        resolve_weights("imagenet", 1.0, 160)
+        resolve_weights("imagenet", MNV2, 1.0, 160)
     with pytest.raises(UserError, match="tl-app assets mobilenet_v2"):
-        resolve_weights("offline", 1.0, 160)
+        resolve_weights("offline", MNV2, 1.0, 160)
     with pytest.raises(UserError, match="tl-app assets mobilenet_v2"):
-        resolve_weights("auto", 1.0, 160)
+        resolve_weights("auto", MNV2, 1.0, 160)
     with pytest.raises(UserError, match="alpha 1.0"):
-        resolve_weights("offline", 0.35, 160)
+        resolve_weights("offline", MNV2, 0.35, 160)
     with pytest.raises(UserError, match="no such file"):
-        resolve_weights(str(tmp_path / "missing.weights.h5"), 1.0, 160)
+        resolve_weights(str(tmp_path / "missing.weights.h5"), MNV2, 1.0, 160)
     assert time.time() - started < 5
-    assert resolve_weights("none", 1.0, 160).keras_weights is None
+    assert resolve_weights("none", MNV2, 1.0, 160).keras_weights is None
 
 
 def test_a_weights_file_for_another_alpha_is_refused(calibrated_weights):
     from tl_app.image.weights import build_base, resolve_weights
 
-    with pytest.raises(UserError, match="cannot be loaded"):
-        build_base(resolve_weights(calibrated_weights, 0.5, 32), 0.5, 32)
+    with pytest.raises(UserError, match=r"does not match a no-top mobilenet_v2 \(alpha 0.5\): layer '\w+' differs \(the base expects \(1, 1, 48, 16\), the file has \(1, 1, 48, 8\)\)"):
+        build_base(resolve_weights(calibrated_weights, MNV2, 0.5, 32), MNV2, 0.5, 32)
 
 
 def test_cli_names_alternatives_when_weights_cannot_be_had(workdir, cli, color_tree, tmp_path, monkeypatch):
@@ -519,12 +520,12 @@ def test_offline_weights_are_real_and_change_predictions(tmp_path, monkeypatch):
     monkeypatch.setenv("TL_APP_CACHE", str(tmp_path / "cache"))
     path = assets.prepare("mobilenet_v2")
     assert os.path.isfile(path) and "dog breeds" in assets.all_assets()["mobilenet_v2"].description
-    resolved = resolve_weights("offline", 1.0, 96)
+    resolved = resolve_weights("offline", MNV2, 1.0, 96)
     assert resolved.keras_weights == path and "fine-tuned on dog breeds" in resolved.description
-    auto = resolve_weights("auto", 1.0, 96)  # offline here (TL_APP_OFFLINE=1): the prepared asset, said so
+    auto = resolve_weights("auto", MNV2, 1.0, 96)  # offline here (TL_APP_OFFLINE=1): the prepared asset, said so
     assert auto.keras_weights == path and "ImageNet unreachable" in auto.description
-    pretrained = build_base(resolved, 1.0, 96)
-    random_base = build_base(resolve_weights("none", 1.0, 96), 1.0, 96)
+    pretrained = build_base(resolved, MNV2, 1.0, 96)
+    random_base = build_base(resolve_weights("none", MNV2, 1.0, 96), MNV2, 1.0, 96)
     images = keras.applications.mobilenet_v2.preprocess_input(photo_crops(16, 96, seed=5))
     pool = keras.layers.GlobalAveragePooling2D()
     real = pool(pretrained(images, training=False)).numpy()

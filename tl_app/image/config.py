@@ -1,4 +1,4 @@
-"""Config of the MobileNetV2 image recipes (on top of the fields every recipe has)."""
+"""Config of the image recipes (on top of the fields every recipe has)."""
 from dataclasses import dataclass
 from typing import Literal, Optional
 
@@ -7,10 +7,11 @@ from tl_app.config import RecipeConfig
 
 @dataclass
 class ImageConfig(RecipeConfig):
-    """Config of the MobileNetV2 image recipes (on top of the fields every recipe has)."""
+    """Config of the image recipes (on top of the fields every recipe has)."""
 
+    base: str = "mobilenet_v2"  # the pretrained base: any name `tl-app bases` lists (efficientnet_lite0, xception, ...)
     image_size: int = 160  # side the base sees (96, 160, 224, ...); images of any size are resized to it
-    alpha: float = 1.0  # MobileNetV2 width multiplier (offline weights: 1.0 only)
+    alpha: float = 1.0  # MobileNet width multiplier (mobilenet_v2, mobilenet_v3_*; offline weights: 1.0 only)
     weights: str = "auto"  # auto | imagenet | offline | none | PATH to a .weights.h5 / .h5 file
     fine_tune_epochs: int = 5  # 0 = head phase only
     fine_tune_at: Optional[int] = None  # first base layer that trains when fine-tuning; None = top ~30%

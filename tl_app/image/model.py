@@ -1,10 +1,12 @@
-"""The MobileNetV2 image classifier: raw images in, class probabilities out.
+"""The image classifier: raw images in, class probabilities out, on any registered base.
 
     images [N, H, W, 3] float 0..255 (any H, W)
       -> Resizing(image_size)            same antialiased bilinear resize as the data pipeline
-      -> Rescaling(1/127.5, offset=-1)   MobileNetV2's preprocess_input: [0, 255] -> [-1, 1]
-      -> MobileNetV2(include_top=False)  frozen; always called with training=False
-      -> GlobalAveragePooling2D          the features a feature cache stores
+      -> the base's preprocessing        e.g. MobileNetV2's [0, 255] -> [-1, 1] (`Backbone.preprocessing_layers`;
+                                         none for bases that preprocess inside, as EfficientNetV2)
+      -> the base (include_top=False)    frozen; always called with training=False
+      -> pooling                         global average (CNNs) or the class token (ViT): the features a
+                                         feature cache stores
       -> Dropout -> Dense(num_classes, softmax, float32)
 
 The base runs in inference mode even when its top is unfrozen, so its
@@ -15,7 +17,6 @@ data set ruins them.
 from dataclasses import dataclass
 from typing import Any
 
-BASE_NAME = "mobilenet_v2_base"
 RESIZE_NAME = "resize"  # its output is where `serving_resized_images` enters the model (image.serving)
 
 
@@ -25,7 +26,7 @@ class ImageClassifier:
 
     Args:
         model: raw images -> probabilities.
-        base: the MobileNetV2 sub-model inside `model`.
+        base: the pretrained base inside `model`.
         extractor: raw images -> pooled features (frozen part).
         head: pooled features -> probabilities (the trainable head).
     """
@@ -36,28 +37,41 @@ class ImageClassifier:
     head: Any
 
 
-def build_image_classifier(base, num_classes, image_size, dropout=0.2, regularizer=None, name="image_classifier"):
+def base_layer_name(backbone_name):
+    """The name of the base inside the classifier (`mobilenet_v2_base` for the default base, as before)."""
+    return f"{backbone_name}_base"
+
+
+def build_image_classifier(base, num_classes, image_size, dropout=0.2, regularizer=None, name="image_classifier",
+                           backbone=None):
     """Wrap a no-top base into the classifier described in the module docstring.
 
     Args:
-        base: a no-top `keras.applications.MobileNetV2` for `image_size` inputs.
+        base: the no-top base for `image_size` inputs (`Backbone.build`).
         num_classes: size of the softmax.
         image_size: side of the square the base sees.
         dropout: rate of the Dropout before the Dense head.
         regularizer: of the head's kernel (`engine.regularizers.head_regularizer`), or None.
         name: the model's name.
+        backbone: the `Backbone` the base was built from (preprocessing, pooling, name); None: the
+            default base (`mobilenet_v2`).
     """
     import keras
     from keras import layers
 
-    base.name = BASE_NAME
+    if backbone is None:
+        from tl_app.image.backbones import DEFAULT, get
+
+        backbone = get(DEFAULT)
+    base.name = base_layer_name(backbone.name)
     base.trainable = False
     inputs = keras.Input(shape=(None, None, 3), dtype="float32", name="images")
     x = layers.Resizing(image_size, image_size, interpolation="bilinear", antialias=True, name=RESIZE_NAME)(inputs)
-    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="mobilenet_v2_preprocess")(x)
+    for layer in backbone.preprocessing_layers():
+        x = layer(x)
     x = base(x, training=False)
     # float32 under mixed precision too: these are the features a feature cache stores.
-    features = layers.GlobalAveragePooling2D(dtype="float32", name="pool")(x)
+    features = backbone.pooling_layer()(x)
     head_dropout = layers.Dropout(dropout, name="head_dropout")
     classify = layers.Dense(num_classes, activation="softmax", dtype="float32", kernel_regularizer=regularizer,
                             name="probabilities")

@@ -1,71 +1,53 @@
-"""Which layers of a MobileNetV2 base train: freezing, unfreezing from a layer, block-wise gradual stages.
+"""Which units of a base train: freezing, unfreezing from a unit, block-wise gradual stages.
 
-BatchNormalization layers stay frozen (and the base runs in inference mode)
-whatever is unfrozen: their ImageNet statistics would be ruined by small batches.
+A unit is what the backbone says fine-tuning unfreezes one at a time
+(`Backbone.units`: the base's layers for a CNN, the transformer blocks of a
+ViT); its blocks come from `Backbone.block_of`. BatchNormalization layers stay
+frozen (and the base runs in inference mode) whatever is unfrozen: their
+ImageNet statistics would be ruined by small batches.
 """
-import re
 from typing import List
 
 from tl_app.errors import UserError
 
 
-def _block_of(layer_name):
-    """The MobileNetV2 block a layer belongs to: 'stem', 'block_0' .. 'block_16', or 'top'."""
-    match = re.match(r"block_(\d+)_", layer_name)
-    if match:
-        return f"block_{match.group(1)}"
-    if layer_name.startswith("expanded_conv"):
-        return "block_0"
-    if layer_name.startswith(("Conv_1", "out_relu")):
-        return "top"
-    return "stem"
+def default_fine_tune_at(backbone, base):
+    """First unit of the top `backbone.fine_tune_fraction` of the base, moved down to its block's start."""
+    units = backbone.units(base)
+    target = int(round(len(units) * (1.0 - backbone.fine_tune_fraction)))
+    return max(s for s in backbone.block_starts(base) if s <= target)
 
 
-def block_starts(base):
-    """Indices into `base.layers` where a new block begins (ascending)."""
-    starts, previous = [], None
-    for index, layer in enumerate(base.layers):
-        block = _block_of(layer.name)
-        if block != previous:
-            starts.append(index)
-            previous = block
-    return starts
-
-
-def default_fine_tune_at(base, top_fraction=0.3):
-    """First layer of the top `top_fraction` of the base, moved down to its block's start."""
-    target = int(round(len(base.layers) * (1.0 - top_fraction)))
-    return max(s for s in block_starts(base) if s <= target)
-
-
-def check_fine_tune_at(base, fine_tune_at):
-    if not 0 <= fine_tune_at < len(base.layers):
-        raise UserError(f"--set fine_tune_at={fine_tune_at}: the base has {len(base.layers)} layers;"
-                        f" choose 0..{len(base.layers) - 1} (or none for the top ~30%).")
+def check_fine_tune_at(backbone, base, fine_tune_at):
+    count = len(backbone.units(base))
+    if not 0 <= fine_tune_at < count:
+        raise UserError(f"--set fine_tune_at={fine_tune_at}: the {backbone.name} base has {count} layers;"
+                        f" choose 0..{count - 1} (or none for the top ~{backbone.fine_tune_fraction:.0%}).")
     return fine_tune_at
 
 
-def unfreeze_from(base, index):
-    """Make layers `index`.. of the base trainable, except BatchNormalization (kept frozen)."""
+def unfreeze_from(backbone, base, index):
+    """Make units `index`.. of the base trainable, except BatchNormalization (kept frozen)."""
     from keras import layers
 
     base.trainable = True
-    for i, layer in enumerate(base.layers):
-        layer.trainable = i >= index and not isinstance(layer, layers.BatchNormalization)
+    for i, unit in enumerate(backbone.units(base)):
+        unit.trainable = i >= index and not isinstance(unit, layers.BatchNormalization)
 
 
 def freeze(base):
     base.trainable = False
 
 
-def gradual_stages(base, fine_tune_at):
+def gradual_stages(backbone, base, fine_tune_at):
     """Unfreeze points for gradual unfreezing: one more block each stage, top first, down to `fine_tune_at`."""
-    above = sorted((s for s in block_starts(base) if s > fine_tune_at), reverse=True)
+    above = sorted((s for s in backbone.block_starts(base) if s > fine_tune_at), reverse=True)
     return above + [fine_tune_at]
 
 
-def describe_layer(base, index):
-    return f"layer {index} ({base.layers[index].name}) of {len(base.layers)}"
+def describe_layer(backbone, base, index):
+    units = backbone.units(base)
+    return f"layer {index} ({units[index].name}) of {len(units)}"
 
 
 def split_epochs(total, per_stage):

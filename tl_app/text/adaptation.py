@@ -1,5 +1,8 @@
 """Domain adaptation of a BERT encoder with a masked-LM objective: the `adapt` phase, and `text_mlm`'s base class.
 
+BERT encoders only (keras-hub's `BertMaskedLM`; `text.encoders` says which encoders have it): with another
+encoder (RoBERTa, DeBERTaV3, ...) the run stops in one line before training (`presets.require_masked_lm`).
+
 In a text recipe (`adapt_epochs` > 0) the `adapt` phase comes first: keras-hub's
 `BertMaskedLM` around the classifier's own encoder continues its pretraining on
 `adapt_data` (default: the training texts, labels ignored), then the head and
@@ -130,13 +133,14 @@ class MaskedLMAdaptation(Recipe):
         import tensorflow as tf
 
         from tl_app.text.packing import MIN_SEQUENCE_LENGTH
-        from tl_app.text.presets import load_tokenizer, resolve_preset
+        from tl_app.text.presets import load_tokenizer, require_masked_lm, resolve_preset
 
         cfg = self.config
         if cfg.sequence_length < MIN_SEQUENCE_LENGTH:
             raise UserError(f"--set sequence_length={cfg.sequence_length}: must be at least {MIN_SEQUENCE_LENGTH}.")
         self.resolved = resolve_preset(cfg.preset)
         self.tokenizer = load_tokenizer(self.resolved)
+        require_masked_lm(self.resolved, f"preset={cfg.preset}")  # BertMaskedLM: BERT encoders only
         self.adaptation = load_adaptation(cfg, self.tokenizer, *self.load_adaptation_texts())
         train, heldout = (tf.data.Dataset.from_tensor_slices(tf.constant(t, tf.string))
                           for t in (self.adaptation.train, self.adaptation.heldout))

@@ -1,4 +1,4 @@
-"""The text family's base class: BERT text classification for any source of texts.
+"""The text family's base class: text classification with a pretrained encoder, for any source of texts.
 
 `BertTextClassification` carries the model, phases, augmentation and export;
 a recipe (`sst2`, `text_folder`, `text_csv`, or yours) says only where its
@@ -6,12 +6,14 @@ texts come from, by implementing `load_texts()`.
 
 Encoder (`preset`): `auto` (the default: keras-hub's `bert_base_en_uncased`
 when it can be downloaded, else the offline encoder; the log names which), a
-keras-hub BERT preset name, a local keras-hub preset or Hugging Face BERT
-directory, or `offline` (all-MiniLM-L6-v2 from `tl-app assets minilm`); see
-`text.presets`.
+keras-hub preset name of BERT, DistilBERT, RoBERTa, DeBERTaV3, ALBERT, ELECTRA
+or XLM-RoBERTa, a local keras-hub preset directory of one or a Hugging Face BERT
+directory, `offline` / `minilm_l6` (all-MiniLM-L6-v2, `tl-app assets minilm`) or
+`minilm_l3` (`tl-app assets minilm_l3`); see `text.presets` and `text.encoders`
+(tokenizer, packing, pooling and TF-Serving servability per encoder).
 
 Training runs in two phases (`tl_app.recipe.Phase`), after an optional third:
-0. `adapt` (`adapt_epochs` > 0, off by default): the encoder continues its
+0. `adapt` (`adapt_epochs` > 0, off by default; BERT encoders only): the encoder continues its
    pretraining as keras-hub's `BertMaskedLM` on `adapt_data` (default: the
    training texts, labels ignored), with held-out masked-token perplexity
    before and after (`text.adaptation`, `text.masked_lm`); a new masked-LM
@@ -28,13 +30,14 @@ Training runs in two phases (`tl_app.recipe.Phase`), after an optional third:
    linear decay to 0, gradient clipping at norm 1.0, learning rate 2e-5,
    batch 32, 3 epochs.
 
-Texts are truncated to `sequence_length` WordPiece tokens ([CLS] and [SEP]
-included); the log says how many were. Empty texts are dropped and counted.
+Texts are truncated to `sequence_length` tokens (the encoder's start and end
+tokens included); the log says how many were. Empty texts are dropped and counted.
 Optional EDA augmentation (`augment=true`, `text.augmentation`) changes
 training batches only. The export's `serving_default` takes raw strings
 (`text`, tf.string [N]) and returns probabilities, class_id and class_name;
 tokenization and packing are in its graph, with only ops TF Serving
-(core TF + TF-Text 2.12) has.
+(core TF + TF-Text 2.12) has; an encoder whose export would need more is
+refused before training when the run exports (`text.serving.ServableEncoder`).
 """
 from typing import List
 
@@ -53,7 +56,7 @@ FINE_TUNE_FIELDS = {"learning_rate": "fine_tune_learning_rate", "optimizer": "fi
 
 
 class BertTextClassification(Recipe):
-    """Base of the text recipes: BERT encoder (keras-hub), new softmax head, two phases, string exports.
+    """Base of the text recipes: a keras-hub encoder (BERT, RoBERTa, ...), new softmax head, two phases, string exports.
 
     Subclasses implement `load_texts()` returning `tl_app.text.files.RawTexts`
     (per split a list of strings and int labels; `text.files` reads class folders and CSV files).
@@ -92,6 +95,10 @@ class BertTextClassification(Recipe):
         self._check_config()
         self._preset = resolve_preset(cfg.preset)  # seconds, before reading any data
         self._tokenizer = load_tokenizer(self._preset)
+        if cfg.adapt_epochs > 0:
+            from tl_app.text.presets import require_masked_lm
+
+            require_masked_lm(self._preset, f"adapt_epochs={cfg.adapt_epochs}", "adapt_epochs=0")
         raw = self.load_texts()
         if cfg.adapt_epochs > 0:  # before the token counts of the splits: a bad adapt_data costs seconds
             self._adaptation = self._load_adaptation(raw)
@@ -127,7 +134,7 @@ class BertTextClassification(Recipe):
         cfg = self.config
         if cfg.sequence_length < MIN_SEQUENCE_LENGTH:
             raise UserError(f"--set sequence_length={cfg.sequence_length}: must be at least {MIN_SEQUENCE_LENGTH}"
-                            " ([CLS], one token, [SEP]); BERT's usual values are 128 to 512.")
+                            " ([CLS], one token, [SEP]); usual values are 128 to 512.")
         for name in ("synonym_rate", "insertion_rate", "swap_rate", "deletion_rate"):
             if not 0.0 <= getattr(cfg, name) <= 1.0:
                 raise UserError(f"--set {name}={getattr(cfg, name)}: must be in [0, 1].")
@@ -183,11 +190,14 @@ class BertTextClassification(Recipe):
                             f"{backbone.max_sequence_length} positions; choose at most that.")
         tokenizer = self._tokenizer or load_tokenizer(self._preset)
         pooling = self.pooling()
-        log.info(f"encoder: {self._preset.description}; {backbone.num_layers} layers, hidden {backbone.hidden_dim},"
-                 f" {backbone.count_params():,} parameters; pooling {pooling}; sequence_length {cfg.sequence_length}")
+        entry = self._preset.entry
+        log.info(f"encoder: {self._preset.description}; {entry.title}, {backbone.num_layers} layers, hidden"
+                 f" {backbone.hidden_dim}, {backbone.count_params():,} parameters; pooling {pooling}"
+                 f"{'' if pooling == 'mean' or entry.pretrained_pooler else ' (the first token)'};"
+                 f" sequence_length {cfg.sequence_length}")
         self._classifier = build_text_classifier(backbone, tokenizer, len(data.class_names), cfg.sequence_length,
                                                  pooling=pooling, dropout=cfg.dropout, regularizer=head_regularizer(cfg),
-                                                 name=f"{self.name}_bert")
+                                                 name=f"{self.name}_bert", pretrained_pooler=entry.pretrained_pooler)
         return self._classifier.model
 
     # ---- training --------------------------------------------------------
@@ -215,7 +225,7 @@ class BertTextClassification(Recipe):
             fine = self.phase_fields()[-1]
             phases.append(Phase(
                 "fine_tune", cfg.fine_tune_epochs, cfg.fine_tune_learning_rate,
-                prepare=lambda m: unfreeze(classifier.backbone, self.pooling()),
+                prepare=lambda m: unfreeze(classifier.backbone, self._pooler_used()),
                 augment=cfg.augment,
                 options=fine.options(cfg),  # fine_tune_optimizer, fine_tune_weight_decay, ...
             ))
@@ -232,9 +242,20 @@ class BertTextClassification(Recipe):
         return adapt_phases(cfg.adapt_epochs, cfg.adapt_learning_rate, task, cfg.adapt_head_epochs,
                             cfg.adapt_head_learning_rate)
 
+    def _pooler_used(self):
+        """Whether the features come from the backbone's pooled output (else its pooler stays frozen)."""
+        return self.pooling() == "cls" and self._preset is not None and self._preset.entry.pretrained_pooler
+
     def stages(self, stages):
-        """With an adapt phase: its perplexity before and after joins the metrics, after `evaluate`."""
+        """Before `export`: the encoder's export must be TF-Serving-servable (`text.serving.ServableEncoder`).
+        With an adapt phase: its perplexity before and after joins the metrics, after `evaluate`."""
+        from tl_app.text.serving import ServableEncoder
+
         names = [stage.name for stage in stages]
+        if "export" in names:
+            at = names.index("export")
+            stages = stages[:at] + [ServableEncoder()] + stages[at:]
+            names = [stage.name for stage in stages]
         if self.config.adapt_epochs <= 0 or "evaluate" not in names:  # e.g. `tl-app export RUN_DIR`: no training
             return stages
         from tl_app.pipeline.phase_results import PhaseResults
@@ -278,10 +299,12 @@ class BertTextClassification(Recipe):
                 TOKEN_IDS_SIGNATURE: token_id_signature(self._classifier_of(model), class_names)}
 
     def export_files(self, model):
-        """vocab.txt and tokenizer.json: the tokenizer, for clients of `serving_token_ids` (`text.serving`)."""
-        from tl_app.text.serving import tokenizer_files
+        """tokenizer.json and the vocabulary (vocab.txt for WordPiece): the tokenizer, for clients of
+        `serving_token_ids` (`text.serving`)."""
+        from tl_app.text.serving import token_inputs, tokenizer_files
 
-        return tokenizer_files(self._classifier_of(model).inputs_layer)
+        classifier = self._classifier_of(model)
+        return tokenizer_files(classifier.inputs_layer, token_inputs(classifier))
 
     def tflite_input(self, export_dir):
         from tl_app.text.serving import token_id_input
@@ -299,9 +322,9 @@ def freeze(backbone):
     backbone.trainable = False
 
 
-def unfreeze(backbone, pooling):
-    """Make the whole encoder trainable; with mean pooling its unused [CLS] pooler stays frozen."""
+def unfreeze(backbone, pooler_used):
+    """Make the whole encoder trainable; a pooler the features do not use (mean or first-token pooling) stays frozen."""
     backbone.trainable = True
-    if pooling == "mean":
+    if not pooler_used and any(layer.name == "pooled_dense" for layer in backbone.layers):
         backbone.get_layer("pooled_dense").trainable = False
     log.info("phase 'fine_tune': the whole encoder trains")

@@ -1,4 +1,4 @@
-"""Config of the BERT text recipes (on top of the fields every recipe has)."""
+"""Config of the text recipes (on top of the fields every recipe has)."""
 from dataclasses import dataclass
 from typing import Literal, Optional
 
@@ -7,11 +7,15 @@ from tl_app.config import OptimizerName, RecipeConfig, ScheduleName
 
 @dataclass
 class TextConfig(RecipeConfig):
-    """Config of the BERT text recipes (on top of the fields every recipe has)."""
+    """Config of the text recipes (on top of the fields every recipe has)."""
 
-    preset: str = "auto"  # auto (keras-hub bert_base_en_uncased if reachable, else offline) | keras-hub BERT preset | offline | PATH
-    sequence_length: int = 128  # WordPiece tokens per text, [CLS] and [SEP] included
-    pooling: Optional[Literal["cls", "mean"]] = None  # None: mean for preset=offline (MiniLM), cls otherwise
+    # auto (keras-hub bert_base_en_uncased if reachable, else offline) | a keras-hub preset of BERT, DistilBERT,
+    # RoBERTa, DeBERTaV3, ALBERT, ELECTRA, XLM-RoBERTa | offline (= minilm_l6) | minilm_l3 | PATH (text.encoders)
+    preset: str = "auto"
+    sequence_length: int = 128  # tokens per text, the start and end tokens ([CLS]/[SEP], <s>/</s>) included
+    # None: the encoder's default (text.encoders): cls for BERT and ALBERT, mean for the MiniLMs and the others.
+    # cls = the pretrained pooled output (BERT, ALBERT), else the first token's vector.
+    pooling: Optional[Literal["cls", "mean"]] = None
     epochs: int = 30  # head phase (cheap on cached features)
     learning_rate: float = 3e-3  # head phase (Adam)
     dropout: float = 0.1
@@ -43,7 +47,7 @@ class TextConfig(RecipeConfig):
 class MaskedLMConfig(RecipeConfig):
     """Config of `text_mlm`: masked-LM adaptation of a BERT encoder only; its one phase uses the optimizer fields."""
 
-    preset: str = TextConfig.preset  # as the text recipes: keras-hub BERT preset | offline | PATH
+    preset: str = TextConfig.preset  # as the text recipes, BERT encoders only: keras-hub BERT preset | offline | minilm_l3 | PATH
     sequence_length: int = 128
     epochs: int = 3  # adaptation epochs
     learning_rate: float = 1e-4  # peak, after warmup

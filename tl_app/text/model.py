@@ -1,10 +1,12 @@
-"""The BERT text classifier: raw strings in, class probabilities out.
+"""The text classifier: raw strings in, class probabilities out, for any encoder of `text.encoders`.
 
     strings [N]
-      -> BertTextInputs (tokenize, truncate, [CLS] ... [SEP], pad)   text.packing
-      -> BertBackbone (keras-hub; frozen in the head phase)
-      -> pooling: "cls"  = the backbone's pooled_output (dense + tanh on [CLS], as the BERT paper
-                           and keras-hub's BertTextClassifier use), or
+      -> TextInputs (tokenize, truncate, [CLS] ... [SEP] or <s> ... </s>, pad)   text.packing
+      -> the keras-hub backbone (BertBackbone, RobertaBackbone, ...; frozen in the head phase), given the
+         inputs it takes (token_ids and padding_mask; segment_ids too for BERT, ALBERT, ELECTRA)
+      -> pooling: "cls"  = the backbone's pooled_output where that pooler was pretrained (dense + tanh on
+                           [CLS], as the BERT paper and keras-hub's BertTextClassifier use: BERT, ALBERT),
+                           else the first token's vector ([CLS] or <s>), or
                   "mean" = mean of the token vectors under the padding mask (sentence-transformers'
                            pooling, what MiniLM was trained for)            -> the cached features
       -> Dropout -> Dense(num_classes, softmax, float32)
@@ -27,8 +29,8 @@ class TextClassifier:
 
     Args:
         model: strings -> probabilities.
-        backbone: the keras-hub BertBackbone inside `model`.
-        inputs_layer: the `BertTextInputs` layer (tokenizer and packer).
+        backbone: the keras-hub backbone inside `model`.
+        inputs_layer: the `TextInputs` layer (tokenizer and packer).
         extractor: strings -> pooled features.
         head: pooled features -> probabilities.
     """
@@ -55,42 +57,62 @@ class MaskedMeanPooling(keras.layers.Layer):
 
 
 class ClsPooling(keras.layers.Layer):
-    """The backbone's pooled [CLS] output, cast to float32 (the feature cache stores float32)."""
+    """The backbone's pooled [CLS] output ([N, H]), or the first token's vector of [N, T, H]; float32 out
+    (the feature cache stores float32)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
 
     def call(self, pooled):
+        if len(pooled.shape) == 3:
+            pooled = pooled[:, 0, :]
         return keras.ops.cast(pooled, self.compute_dtype)
 
 
+def backbone_input_names(backbone):
+    """The names of the inputs a keras-hub backbone takes (a dict-input functional model)."""
+    inputs = backbone.input
+    if isinstance(inputs, dict):
+        return list(inputs)
+    return [tensor.name for tensor in backbone.inputs]
+
+
+def has_pooled_output(backbone):
+    return isinstance(backbone.output, dict) and "pooled_output" in backbone.output
+
+
 def build_text_classifier(backbone, tokenizer, num_classes, sequence_length, pooling="mean", dropout=0.1,
-                          regularizer=None, name="bert_text_classifier"):
+                          regularizer=None, name="bert_text_classifier", pretrained_pooler=True):
     """Assemble the classifier described in the module docstring.
 
     Args:
-        backbone: a keras-hub `BertBackbone` (pretrained weights loaded).
-        tokenizer: the matching keras-hub `BertTokenizer`.
+        backbone: a keras-hub text backbone (`BertBackbone`, `RobertaBackbone`, ...; pretrained weights loaded).
+        tokenizer: the matching keras-hub tokenizer.
         num_classes: size of the softmax.
-        sequence_length: packed length ([CLS] and [SEP] included); at most the backbone's max_sequence_length.
+        sequence_length: packed length (start and end tokens included); at most the backbone's max_sequence_length.
         pooling: "cls" or "mean".
+        pretrained_pooler: with "cls", pool with the backbone's pooled_output (when it has one) only if True,
+            else with the first token's vector (`text.encoders`: a pooler pretraining never trained is random).
         dropout: rate of the Dropout before the Dense head.
         regularizer: of the head's kernel (`engine.regularizers.head_regularizer`), or None.
         name: the model's name.
     """
-    from tl_app.text.packing import BertTextInputs
+    from tl_app.text.packing import TextInputs
 
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
-    inputs_layer = BertTextInputs(tokenizer, sequence_length, name="bert_inputs")
+    inputs_layer = TextInputs(tokenizer, sequence_length, name="bert_inputs")  # the layer name exports have had
     text = keras.Input(shape=(), dtype="string", name="text")
     packed = inputs_layer(text)
-    outputs = backbone(packed)
+    outputs = backbone({key: packed[key] for key in backbone_input_names(backbone)})
+    sequence = outputs["sequence_output"] if isinstance(outputs, dict) else outputs
     if pooling == "mean":
-        features = MaskedMeanPooling(name="mean_pooling")(outputs["sequence_output"], packed["padding_mask"])
-    else:
+        features = MaskedMeanPooling(name="mean_pooling")(sequence, packed["padding_mask"])
+    elif pretrained_pooler and isinstance(outputs, dict) and "pooled_output" in outputs:
         features = ClsPooling(name="cls_pooling")(outputs["pooled_output"])
+    else:
+        features = ClsPooling(name="cls_pooling")(sequence)  # the first token's vector
     head_dropout = keras.layers.Dropout(dropout, name="head_dropout")
     classify = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", kernel_regularizer=regularizer,
                                   name="probabilities")

