@@ -10,7 +10,8 @@ For each base (`--bases`, default every base with an offline asset) and size (`-
 
 Prints one row per base and size: head and fine-tuned test accuracy, seconds per epoch (median of the
 epoch-to-epoch wall times TensorBoard recorded, head phase on cached features and fine-tune phase),
-SavedModel size, int8 TFLite size and accuracy, and the whole run's seconds. Data: benchmarks/fashion_png.py's
+SavedModel size (saved_model.pb + variables, as TF Serving loads it; the export directory also holds
+the Keras weights and warmup requests), int8 TFLite size and accuracy, and the whole run's seconds. Data: benchmarks/fashion_png.py's
 9,000 train (1,000 of them held out for validation by the recipe) / 2,000 test PNGs, seed 42.
 
     python benchmarks/bases.py [--bases mobilenet_v2,xception] [--sizes 96,160] [--out-dir DIR] [--json FILE]
@@ -48,6 +49,7 @@ def measure(base, size, root, out_dir, seed):
     import keras
 
     import tl_app
+    from tl_app.export.saved_export import saved_model_bytes
 
     where = {"export_dir": os.path.join(out_dir, "saved_models"), "logdir": os.path.join(out_dir, "runs")}
     common = dict(data_dir=root, base=base, weights="offline", image_size=size, seed=seed)
@@ -65,7 +67,7 @@ def measure(base, size, root, out_dir, seed):
         "fine_tuned_accuracy": full.metrics["accuracy"],
         "head_epoch_s": statistics.median(gaps[: head_epochs - 1]),
         "fine_tune_epoch_s": statistics.median(gaps[head_epochs - 1:]),
-        "savedmodel_bytes": directory_bytes(full.export_path),
+        "savedmodel_bytes": saved_model_bytes(full.export_path), "export_dir_bytes": directory_bytes(full.export_path),
         "int8_bytes": int8["size_bytes"], "int8_accuracy": int8["accuracy"],
         "run_s": full.seconds, "head_run_s": head.seconds,
     }

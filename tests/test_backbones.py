@@ -5,7 +5,7 @@ the weights' one-line errors, and `tl-app bases`.
 
 The bases are the registry's, so a base added to setup.py's entry-point group is tested without a new
 test. Random weights (`weights=none`): the real offline weights have their own tests (test_images.py,
-test_backbone_efficientnet_lite.py, test_backbones_offline.py).
+test_backbone_efficientnet_lite.py, and the real_assets tests below).
 """
 import os
 
@@ -91,12 +91,12 @@ def check_base(name, tmp_path):
 
     export = savedmodel.export_model(model, recipe.serving_signatures(model, CLASSES), str(tmp_path / "image_folder"),
                                      CLASSES, {"recipe": "image_folder", "base": name}, {})
-    images = photo_crops(2, size + 8, seed=3)
-    expected = model.predict(images, verbose=0)
+    images = np.rint(photo_crops(2, size + 8, seed=3))  # whole pixel values: what a PNG holds
+    expected = model(images, training=False).numpy()  # eager: no predict function to trace
     loaded = tf.saved_model.load(export)
-    pngs = tf.constant([encode(image.astype(np.uint8), "PNG") for image in np.rint(images)])
+    pngs = tf.constant([encode(image.astype(np.uint8), "PNG") for image in images])
     served = loaded.signatures["serving_default"](image_bytes=pngs)
-    np.testing.assert_allclose(served["probabilities"].numpy(), model.predict(np.rint(images), verbose=0), atol=2e-4)
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=2e-4)
     served = loaded.signatures["serving_images"](images=tf.constant(images))
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=2e-4)
     assert [n.decode() for n in served["class_name"].numpy()] == [CLASSES[i] for i in expected.argmax(-1)]
@@ -176,7 +176,7 @@ def test_bases_lists_every_image_base_and_text_encoder_with_weights_here_and_lic
 
 
 @pytest.mark.real_assets
-def test_offline_xception_weights_are_keras_imagenet_ones_and_tell_photos_apart(tmp_path, monkeypatch):
+def test_offline_xception_weights_load_completely_at_several_sizes_and_tell_photos_apart(tmp_path, monkeypatch):
     """The kitchenware package's Xception loads completely at several sizes and its features separate photos."""
     import keras
 
@@ -200,3 +200,23 @@ def test_offline_xception_weights_are_keras_imagenet_ones_and_tell_photos_apart(
         assert (nearest == labels).mean() == 1.0
         random = build_base(resolve_weights("none", backbone), backbone, 1.0, size)
         assert features.std(0).mean() > 10 * pool(random(crops / 127.5 - 1.0)).numpy().std(0).mean()
+
+
+def test_a_package_adds_a_base_through_the_entry_point_group_and_a_broken_one_only_warns(monkeypatch, capsys):
+    import importlib.metadata
+
+    from tl_app.image.backbones import registry
+    from tl_app.image.backbones.keras_application import KerasApplicationBackbone
+
+    plugin = KerasApplicationBackbone(name="plugin_resnet", architecture="ResNet50V2 again", parameters=23_564_800,
+                                      feature_size=2048, native_size=224, constructor="ResNet50V2")
+    monkeypatch.setattr(__import__(__name__), "PLUGIN_BASE", plugin, raising=False)
+    entries = [importlib.metadata.EntryPoint("plugin_resnet", f"{__name__}:PLUGIN_BASE", registry.ENTRY_POINT_GROUP),
+               importlib.metadata.EntryPoint("broken_base", "no_such_module_anywhere:BASE", registry.ENTRY_POINT_GROUP)]
+    monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: entries)
+    monkeypatch.setattr(registry, "_BACKBONES", dict(registry._BACKBONES))
+    monkeypatch.setattr(registry, "_LOADED", [])
+    assert get("plugin_resnet") is plugin and "broken_base" not in all_backbones()
+    assert "backbone 'broken_base'" in capsys.readouterr().err
+    recipe = recipe_for("plugin_resnet")
+    assert recipe.backbone is plugin

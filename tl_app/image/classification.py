@@ -70,6 +70,7 @@ class ImageClassification(Recipe):
     Config = ImageConfig
     serving_input_name = "image_bytes"
     export_config_values = {"weights": "none"}  # an export's model.weights.h5 holds the base's trained weights
+    architecture_fields = ("base", "alpha")
 
     def __init__(self, config=None):
         super().__init__(config)

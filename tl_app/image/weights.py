@@ -184,7 +184,18 @@ def load_weights_file(base, path, backbone, alpha=1.0):
 
 def build_base(resolved, backbone, alpha, image_size):
     """The backbone's no-top base with the resolved weights, or a UserError."""
-    base = backbone.build(image_size, alpha=alpha, imagenet=resolved.keras_weights == "imagenet")
+    if resolved.keras_weights != "imagenet":
+        base = backbone.build(image_size, alpha=alpha)
+    else:
+        try:  # the probe said the host answers; the download itself can still fail (HTTP, proxy, partial cache)
+            base = backbone.build(image_size, alpha=alpha, imagenet=True)
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed download reaches the user as one line
+            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            source = backbone.imagenet.name if backbone.imagenet and backbone.imagenet.name else "Keras' file"
+            raise UserError(f"--set weights=imagenet: downloading {backbone.name}'s ImageNet weights ({source}) failed"
+                            f" ({type(exc).__name__}: {text}); {_alternatives(backbone)}.") from None
     if resolved.keras_weights not in (None, "imagenet"):
         load_weights_file(base, resolved.keras_weights, backbone, alpha)
     return base

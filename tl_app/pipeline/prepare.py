@@ -41,8 +41,9 @@ def check_paths(options):
         run_dirs.check_apart(options.logdir, options.export_dir)
 
 
-def check_init_from(path, recipe_name):
-    """The Keras weights file of export `path`; UserError when it is not a usable export of this recipe."""
+def check_init_from(path, recipe):
+    """The Keras weights file of export `path`; UserError when it is not a usable export of this recipe
+    (another recipe, or another value of one of `recipe.architecture_fields`, e.g. another image base)."""
     if not os.path.isdir(path):
         raise UserError(f"--init-from {path}: no such export directory (expected saved_models/<name>/<version>).")
     weights = savedmodel.keras_weights_path(path)
@@ -52,9 +53,16 @@ def check_init_from(path, recipe_name):
     config_path = os.path.join(path, savedmodel.ASSETS_EXTRA, "config.json")
     if os.path.isfile(config_path):
         with open(config_path, encoding="utf-8") as f:
-            exported_recipe = json.load(f).get("recipe")
-        if exported_recipe and exported_recipe != recipe_name:
-            raise UserError(f"--init-from {path}: that export is of recipe '{exported_recipe}', not '{recipe_name}'.")
+            exported = json.load(f)
+        if exported.get("recipe") and exported["recipe"] != recipe.name:
+            raise UserError(f"--init-from {path}: that export is of recipe '{exported['recipe']}', not '{recipe.name}'.")
+        defaults = recipe.default_config()
+        for field in recipe.architecture_fields:
+            # An export written before the field existed used the field's default.
+            theirs, ours = exported.get(field, getattr(defaults, field)), getattr(recipe.config, field)
+            if theirs != ours:
+                raise UserError(f"--init-from {path}: that export was trained with {field}={theirs}, this run has"
+                                f" {field}={ours}; add --set {field}={theirs}.")
     return weights
 
 
@@ -76,7 +84,7 @@ def check(ctx):
     if options.init_from and (options.resume or options.run_id and os.path.isdir(
             run_dirs.run_path(options.logdir, recipe.name, options.run_id))):
         raise UserError("--init-from starts a new run; it cannot be combined with resuming one (--resume / existing --run-id).")
-    ctx.init_weights = check_init_from(options.init_from, recipe.name) if options.init_from else None
+    ctx.init_weights = check_init_from(options.init_from, recipe) if options.init_from else None
     ctx.continuing = run_dirs.existing_run(options.logdir, recipe.name, options.run_id, options.resume)
     if ctx.continuing:
         run_dirs.check_same_config(ctx.continuing, ctx.config_dict)

@@ -26,13 +26,12 @@ temporary directory in the cache (named after its owner process; the next prepar
 left by a killed process) and renamed into place only when complete; keras-hub 0.32 loads
 it with `BertBackbone.from_preset(dir)` and `BertTokenizer.from_preset(dir)`.
 """
-import importlib.metadata
 import json
 import os
 import shutil
 from contextlib import contextmanager
 
-from tl_app.assets import Asset, register_asset
+from tl_app.assets import Asset, package_file, register_asset
 from tl_app.errors import UserError
 
 ASSET_NAME = "minilm_l3"
@@ -63,18 +62,7 @@ def _step(name):
 
 def onnx_file():
     """The .onnx file inside the installed package; a UserError saying how to install it otherwise."""
-    how = f"run `tl-app assets {ASSET_NAME}` (installs {PACKAGES[0]})"
-    try:
-        dist = importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        raise UserError(f"{ASSET_NAME}: the package {DISTRIBUTION} is not installed; {how}.") from None
-    if dist.version != VERSION:
-        raise UserError(f"{ASSET_NAME}: {DISTRIBUTION} {dist.version} is installed, the conversion knows {VERSION}; {how}.")
-    found = [f for f in dist.files or () if str(f).endswith(".onnx")]
-    path = str(found[0].locate()) if len(found) == 1 else None
-    if path is None or not os.path.isfile(path):
-        raise UserError(f"{ASSET_NAME}: no single .onnx file in the installed {DISTRIBUTION} {VERSION}; reinstall it: {how}.")
-    return path
+    return package_file(ASSET_NAME, DISTRIBUTION, VERSION, ".onnx", PACKAGES[0])
 
 
 def _onnx_weights(path):

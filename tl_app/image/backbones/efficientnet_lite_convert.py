@@ -28,11 +28,11 @@ Files: `<cache>/<name>/<name>_no_top.weights.h5` (loads with `base.load_weights(
 `bias` (1000,)). Each is written to a temporary name and renamed into place when complete (the
 classifier first, the weights last: `locate` looks for both); a preparation is idempotent.
 """
-import importlib.metadata
 import os
 import re
 from contextlib import contextmanager
 
+from tl_app.assets import package_file
 from tl_app.errors import UserError
 
 TMP_MARK = ".tmp-"
@@ -73,20 +73,7 @@ def _step(backbone, name):
 def checkpoint_file(backbone):
     """The `.pth` inside the installed package; a UserError saying how to install it otherwise."""
     distribution, version = _package(backbone)
-    how = f"run `tl-app assets {backbone.offline_asset}` (installs {backbone.package})"
-    try:
-        dist = importlib.metadata.distribution(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        raise UserError(f"{backbone.offline_asset}: the package {distribution} is not installed; {how}.") from None
-    if dist.version != version:
-        raise UserError(f"{backbone.offline_asset}: {distribution} {dist.version} is installed, the conversion knows"
-                        f" {version}; {how}.")
-    found = [f for f in dist.files or () if str(f).endswith(".pth")]
-    path = str(found[0].locate()) if len(found) == 1 else None
-    if path is None or not os.path.isfile(path):
-        raise UserError(f"{backbone.offline_asset}: no single .pth file in the installed {distribution} {version};"
-                        f" reinstall it: {how}.")
-    return path
+    return package_file(backbone.offline_asset, distribution, version, ".pth", backbone.package)
 
 
 def _conv(array):

