@@ -15,6 +15,7 @@ Training sequences per second come from the batch-end times of the steps
 after the first `--warmup` (tracing); the median step time is used.
 
     python benchmarks/text_overhead.py [--steps 24] [--warmup 4]
+    python benchmarks/text_overhead.py --presets offline,minilm_l3    tl-app's fine-tune seq/s of each encoder
 
 Targets: tl-app / keras-hub >= 0.95; tl-app bfloat16 / float32 >= 1.3.
 
@@ -91,7 +92,7 @@ def keras_hub_side(steps, precision):
     return timer.ends
 
 
-def tl_app_side(steps, precision):
+def tl_app_side(steps, precision, preset="offline"):
     import keras
     import tensorflow as tf
 
@@ -103,7 +104,7 @@ def tl_app_side(steps, precision):
     keras.utils.set_random_seed(42)
     recipe = registry.get("text_folder")(None)
     cfg = recipe.config
-    cfg.preset, cfg.sequence_length, cfg.batch_size, cfg.fine_tune_epochs = "offline", SEQUENCE_LENGTH, BATCH, 1
+    cfg.preset, cfg.sequence_length, cfg.batch_size, cfg.fine_tune_epochs = preset, SEQUENCE_LENGTH, BATCH, 1
     cfg.pooling = "cls"  # as keras-hub's BertTextClassifier
     texts, labels = bbc_texts(steps * BATCH)
     train = tf.data.Dataset.from_tensor_slices((tf.constant(texts), tf.constant(labels, tf.int64)))
@@ -117,8 +118,8 @@ def tl_app_side(steps, precision):
     return timer.ends
 
 
-def worker(side, steps, precision):
-    ends = (tl_app_side if side == "tl_app" else keras_hub_side)(steps, precision)
+def worker(side, steps, precision, preset="offline"):
+    ends = tl_app_side(steps, precision, preset) if side == "tl_app" else keras_hub_side(steps, precision)
     print(json.dumps(ends))
 
 
@@ -137,10 +138,10 @@ def sequences_per_second(ends, warmup, batch=BATCH):
     return batch / statistics.median(step_times)
 
 
-def measure(side, steps, warmup, precision):
+def measure(side, steps, warmup, precision, preset="offline"):
     """Training sequences per second of one side, from a fresh process."""
-    ends = worker_step_ends(os.path.abspath(__file__), ["--worker", side, "--steps", str(steps), "--precision", precision],
-                            f"{side} ({precision})")
+    ends = worker_step_ends(os.path.abspath(__file__), ["--worker", side, "--steps", str(steps), "--precision", precision,
+                                                        "--preset", preset], f"{side} ({precision}, {preset})")
     return sequences_per_second(ends, warmup)
 
 
@@ -150,9 +151,17 @@ def main():
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--worker", choices=["tl_app", "keras_hub"], help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
+    parser.add_argument("--preset", default="offline", help=argparse.SUPPRESS)
+    parser.add_argument("--presets", help="compare these text encoders' tl-app fine-tune seq/s instead (float32)")
     args = parser.parse_args()
     if args.worker:
-        return worker(args.worker, args.steps, args.precision)
+        return worker(args.worker, args.steps, args.precision, args.preset)
+    if args.presets:
+        speeds = {p: round(measure("tl_app", args.steps, args.warmup, "float32", p), 2) for p in args.presets.split(",")}
+        first = next(iter(speeds.values()))
+        for preset, speed in speeds.items():
+            print(f"{preset}: {speed} train seq/s ({speed / first:.2f}x the first)", flush=True)
+        return print(json.dumps(speeds))
     result = {}
     for side, precision in (("keras_hub", "float32"), ("tl_app", "float32"), ("tl_app", "bfloat16")):
         result[f"{side}_{precision}_seq_per_s"] = round(measure(side, args.steps, args.warmup, precision), 2)

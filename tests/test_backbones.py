@@ -1,7 +1,11 @@
-"""Every registered image base: builds at a tiny size with the declared parameters, trains a head step on
-cached features and a fine-tune step with its top blocks unfrozen (BatchNormalization frozen), exports
-the family's three signatures, and the export answers as the in-process model; plus the registry's and
-the weights' one-line errors, and `tl-app bases`.
+"""Every registered image base: builds at a tiny size with the declared parameters and feature size, has
+blocks, unfreezes its top from a block start (BatchNormalization frozen) and trains; one base of each
+family and class (`FULL`) also trains through the recipe's phases (a head step on cached features, a
+fine-tune step), exports the family's three signatures, and its export answers as the in-process model.
+The other variants of a family share that code with other sizes; they take one eager training step
+instead of the traced phases and export (tracing EfficientNetV2-S's 513 layers for three signatures and a
+train step cost ~5 minutes of the suite). Plus the registry's and the weights' one-line errors, and
+`tl-app bases`.
 
 The bases are the registry's, so a base added to setup.py's entry-point group is tested without a new
 test. Random weights (`weights=none`): the real offline weights have their own tests (test_images.py,
@@ -18,6 +22,17 @@ from tl_app.image.backbones import all_backbones, get
 
 # Half the bases here, half in test_backbones_more.py: test files run on separate workers (pytest.ini).
 BASES = sorted(all_backbones())[0::2]
+
+
+def _full_check_bases():
+    """The first base (by name) of each family and Backbone class: those go through phases and export."""
+    chosen = {}
+    for name, backbone in sorted(all_backbones().items()):
+        chosen.setdefault((backbone.family, type(backbone).__name__), name)
+    return set(chosen.values())
+
+
+FULL = _full_check_bases()
 CLASSES = ["c0", "c1", "c2"]
 
 
@@ -52,12 +67,15 @@ def test_every_base_builds_trains_exports_and_its_export_answers_as_the_model(na
 
 
 def check_base(name, tmp_path):
-    """Build `name` tiny with random weights, train a head and a fine-tune step, export, compare the export."""
+    """Build `name` tiny with random weights and train it; for `FULL` bases through the phases, then export."""
+    if name not in FULL:
+        return check_variant(name)
     import keras
     import tensorflow as tf
 
     from tl_app.engine.trainer import Trainer
     from tl_app.export import savedmodel
+    from tl_app.image import unfreezing
     from tl_app.image.model import base_layer_name
 
     backbone = get(name)
@@ -84,6 +102,8 @@ def check_base(name, tmp_path):
     first = min(i for i, unit in enumerate(units) if unit.trainable)
     block_start = max(s for s in starts if s <= first)  # fine-tuning starts at a block boundary (BN stays frozen)
     assert all(isinstance(unit, keras.layers.BatchNormalization) for unit in units[block_start:first])
+    stages = unfreezing.gradual_stages(backbone, base, block_start)  # gradual_unfreeze: one more block each stage
+    assert stages[-1] == block_start and stages == sorted(stages, reverse=True) and set(stages) <= set(starts)
     changed = [not np.array_equal(a, w.numpy()) for a, w in zip(frozen, base.weights)]
     assert any(changed) and not all(changed)  # the top trained, the bottom stayed
     norms = [layer for layer in base._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
@@ -101,6 +121,37 @@ def check_base(name, tmp_path):
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=2e-4)
     assert [n.decode() for n in served["class_name"].numpy()] == [CLASSES[i] for i in expected.argmax(-1)]
     assert "serving_resized_images" in loaded.signatures
+
+
+def check_variant(name):
+    """Build, count, unfreeze the default top, and take one eager training step: the top moves, the rest stays."""
+    import keras
+    import tensorflow as tf
+
+    from tl_app.image import unfreezing
+    from tl_app.image.model import base_layer_name
+
+    backbone = get(name)
+    keras.utils.set_random_seed(0)
+    recipe = recipe_for(name)
+    size = tiny_size(backbone)
+    model = recipe.build_model(tiny_splits(size))
+    base = model.get_layer(base_layer_name(name))
+    assert base.count_params() == backbone.parameters
+    assert model.get_layer("pool").output.shape[-1] == backbone.feature_size
+    starts = backbone.block_starts(base)
+    assert len(starts) >= 4, starts
+    start = unfreezing.default_fine_tune_at(backbone, base)
+    assert start in starts
+    unfreezing.unfreeze_from(backbone, base, start)
+    before = [w.numpy().copy() for w in base.weights]
+    images = photo_crops(4, size, seed=1)
+    with tf.GradientTape() as tape:
+        loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(np.array([0, 1, 2, 0]), model(images, training=True)))
+    variables = model.trainable_variables
+    keras.optimizers.SGD(0.1).apply(tape.gradient(loss, variables), variables)
+    changed = [not np.array_equal(a, w.numpy()) for a, w in zip(before, base.weights)]
+    assert any(changed) and not all(changed)
 
 
 def test_a_vit_counts_its_declared_parameters_at_its_native_size():
@@ -132,7 +183,7 @@ def test_weights_errors_name_the_bases_that_have_offline_weights(tmp_path, monke
         resolve_weights("offline", get("convnext_tiny"))
     with pytest.raises(UserError, match="ImageNet weights exist for 224 px only"):
         resolve_weights("imagenet", get("vit_b16"), image_size=160)
-    with pytest.raises(UserError, match=r"weights=auto: resnet50_v2: .*no offline asset. Bases with offline weights"):
+    with pytest.raises(UserError, match=r"weights=auto: resnet50_v2's ImageNet .*, and it has no offline asset. Bases with offline weights"):
         resolve_weights("auto", get("resnet50_v2"), image_size=64)
     # A file saved from another base: the first layer that differs is named.
     path = str(tmp_path / "v3.weights.h5")

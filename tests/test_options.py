@@ -96,7 +96,7 @@ def test_text_preset_auto_is_the_default_and_says_what_it_chose(monkeypatch, tmp
     monkeypatch.setattr(presets, "host_reachable", lambda host, timeout: True)
     online = presets.resolve_preset("auto")
     assert (online.preset, online.choice, online.default_pooling) == ("bert_base_en_uncased", "bert_base_en_uncased", "cls")
-    assert online.description.startswith("preset=auto -> keras-hub preset bert_base_en_uncased (downloaded from")
+    assert online.description.startswith("preset=auto -> keras-hub BERT preset bert_base_en_uncased (downloaded from")
 
     monkeypatch.setattr(presets, "host_reachable", lambda host, timeout: False)
     offline_dir = tmp_path / "minilm"

@@ -115,8 +115,9 @@ def _auto(backbone, alpha, image_size):
                                resolved.choice)
     offline = (f"its offline asset is not prepared (`tl-app assets {asset}`)" if asset and alpha == 1.0
                else "it has no offline asset for this width" if asset else "it has no offline asset")
-    raise UserError(f"--set weights=auto: {backbone.name}: {reason.split(': ', 1)[-1].rstrip('.')}; and {offline}."
-                    f" Bases with offline weights: {_offline_bases()}; or use --set weights=PATH/TO/FILE.weights.h5.")
+    reason = reason.split("; use ", 1)[0].split(": ", 1)[-1].rstrip(".")  # the cause, without the alternatives
+    raise UserError(f"--set weights=auto: {reason}, and {offline}. Bases with offline weights: {_offline_bases()};"
+                    " or use --set weights=PATH/TO/FILE.weights.h5, or weights=none (random weights, for tests only).")
 
 
 def resolve_weights(spec, backbone, alpha=1.0, image_size=224):
