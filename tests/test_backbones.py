@@ -25,11 +25,15 @@ BASES = sorted(all_backbones())[0::2]
 
 
 def _full_check_bases():
-    """The first base (by name) of each family and Backbone class: those go through phases and export."""
+    """The first base (by name) of each family and Backbone class: those go through phases and export.
+
+    The default base, mobilenet_v2, is not among them: test_images.py runs its phases, feature cache,
+    exports and signatures at length.
+    """
     chosen = {}
     for name, backbone in sorted(all_backbones().items()):
         chosen.setdefault((backbone.family, type(backbone).__name__), name)
-    return set(chosen.values())
+    return set(chosen.values()) - {"mobilenet_v2"}
 
 
 FULL = _full_check_bases()
@@ -191,20 +195,6 @@ def test_weights_errors_name_the_bases_that_have_offline_weights(tmp_path, monke
     backbone = get("mobilenet_v3_large")
     with pytest.raises(UserError, match=r"does not match a no-top mobilenet_v3_large \(alpha 1\): layer '\w+' differs"):
         build_base(resolve_weights(path, backbone, image_size=32), backbone, 1.0, 32)
-
-
-def test_an_export_records_its_base(tmp_path, feature_store_dir):
-    import tl_app
-    from test_images import write_color_tree
-
-    data = write_color_tree(str(tmp_path / "data"), per_class=8)
-    result = tl_app.run("image_folder", data_dir=data, base="mobilenet_v3_small", weights="none", image_size=32,
-                        epochs=1, fine_tune_epochs=0, batch_size=8, serving_check=False,
-                        export_dir=str(tmp_path / "saved_models"), logdir=str(tmp_path / "runs"))
-    import json
-
-    with open(os.path.join(result.export_path, "assets.extra", "config.json"), encoding="utf-8") as f:
-        assert json.load(f)["base"] == "mobilenet_v3_small"
 
 
 def test_bases_lists_every_image_base_and_text_encoder_with_weights_here_and_licences(cli, tmp_path, monkeypatch):
