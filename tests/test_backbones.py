@@ -27,13 +27,15 @@ BASES = sorted(all_backbones())[0::2]
 def _full_check_bases():
     """The first base (by name) of each family and Backbone class: those go through phases and export.
 
-    The default base, mobilenet_v2, is not among them: test_images.py runs its phases, feature cache,
-    exports and signatures at length.
+    Not among them: the default base, mobilenet_v2 (test_images.py runs its phases, feature cache, exports and
+    signatures at length); resnet50_v2, a plain `KerasApplicationBackbone` with Rescaling as xception is; and
+    EfficientNetV2, a Keras application that preprocesses inside the base as MobileNetV3 and ConvNeXt do
+    (tracing its 270+ layers for the phases and three signatures cost 1.5 minutes of the suite).
     """
     chosen = {}
     for name, backbone in sorted(all_backbones().items()):
         chosen.setdefault((backbone.family, type(backbone).__name__), name)
-    return set(chosen.values()) - {"mobilenet_v2"}
+    return set(chosen.values()) - {"mobilenet_v2", "resnet50_v2", "efficientnet_v2_b0"}
 
 
 FULL = _full_check_bases()
@@ -148,14 +150,20 @@ def check_variant(name):
     start = unfreezing.default_fine_tune_at(backbone, base)
     assert start in starts
     unfreezing.unfreeze_from(backbone, base, start)
-    before = [w.numpy().copy() for w in base.weights]
+    units = backbone.units(base)
+    expected = {id(v) for unit in units[start:] if not isinstance(unit, keras.layers.BatchNormalization)
+                for v in unit.trainable_weights}
+    assert {id(v) for v in base.trainable_variables} == expected and expected  # the top trains, BN and below do not
+    head = model.get_layer("probabilities")
+    before = [w.numpy().copy() for w in head.weights]
     images = photo_crops(4, size, seed=1)
     with tf.GradientTape() as tape:
         loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(np.array([0, 1, 2, 0]), model(images, training=True)))
     variables = model.trainable_variables
-    keras.optimizers.SGD(0.1).apply(tape.gradient(loss, variables), variables)
-    changed = [not np.array_equal(a, w.numpy()) for a, w in zip(before, base.weights)]
-    assert any(changed) and not all(changed)
+    gradients = tape.gradient(loss, variables)
+    assert all(g is not None for g in gradients)  # every unfrozen weight is on the path to the loss
+    keras.optimizers.SGD(0.1).apply(gradients, variables)
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(before, head.weights))
 
 
 def test_a_vit_counts_its_declared_parameters_at_its_native_size():
