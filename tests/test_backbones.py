@@ -262,7 +262,9 @@ def test_a_package_adds_a_base_through_the_entry_point_group_and_a_broken_one_on
     monkeypatch.setattr(__import__(__name__), "PLUGIN_BASE", plugin, raising=False)
     entries = [importlib.metadata.EntryPoint("plugin_resnet", f"{__name__}:PLUGIN_BASE", registry.ENTRY_POINT_GROUP),
                importlib.metadata.EntryPoint("broken_base", "no_such_module_anywhere:BASE", registry.ENTRY_POINT_GROUP)]
-    monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: entries)
+    original = importlib.metadata.entry_points
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group: entries if group == registry.ENTRY_POINT_GROUP else original(group=group))
     monkeypatch.setattr(registry, "_BACKBONES", dict(registry._BACKBONES))
     monkeypatch.setattr(registry, "_LOADED", [])
     assert get("plugin_resnet") is plugin and "broken_base" not in all_backbones()

@@ -86,6 +86,12 @@ def prepare(name):
     return asset.prepare(cache_dir())
 
 
+def locate(name):
+    """The prepared path of asset `name`, or None when it is not prepared or no asset has that name."""
+    asset = all_assets().get(name)
+    return asset.locate(cache_dir()) if asset is not None else None
+
+
 def require(name):
     """The prepared path of asset `name`, or a UserError saying how to prepare it."""
     asset = all_assets()[name]

@@ -25,3 +25,17 @@ def host_reachable(host, timeout=3.0):
     thread.start()
     thread.join(timeout)
     return bool(result and result[0])
+
+
+KAGGLE_HOST = ("www.kaggle.com", 443)  # where keras-hub downloads its presets from
+
+
+def kaggle_cached(handle):
+    """True when kagglehub already holds `config.json` of a versioned `kaggle://` handle (no download needed)."""
+    from kagglehub.cache import Cache
+    from kagglehub.handle import parse_model_handle
+
+    bare = handle.removeprefix("kaggle://")
+    if len(bare.split("/")) != 5:  # no version: kagglehub must ask the hub for the latest
+        return False
+    return Cache().load_from_cache(parse_model_handle(bare), "config.json") is not None

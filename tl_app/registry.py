@@ -97,28 +97,44 @@ def _normalized(dist_name):
     return dist_name.lower().replace("-", "_").replace(".", "_")
 
 
+def loaded_entry_points(group, kind, accepts, expected):
+    """[(entry point, distribution name, loaded object)] of every entry point of `group` that imports and
+    that `accepts`; a warning names each other one and its package, and the others still work.
+
+    Args:
+        group: the entry-point group (`tl_app.recipes`, `tl_app.backbones`).
+        kind: what one is called in the warnings ("recipe", "backbone").
+        accepts: `accepts(entry, obj) -> bool`, whether the loaded object is one.
+        expected: what it should have been, for the warning ("a tl_app Recipe subclass").
+    """
+    found = []
+    for entry in importlib.metadata.entry_points(group=group):
+        dist = entry.dist.name if entry.dist is not None else "an unknown package"
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # a broken plugin must not take the others down
+            message = (str(exc).strip().splitlines() or [""])[0][:200]
+            log.warn(f"{kind} '{entry.name}' of package {dist} cannot be imported ({entry.value}: "
+                     f"{type(exc).__name__}: {message}); the other {kind}s still work.")
+            continue
+        if not accepts(entry, loaded):
+            log.warn(f"{kind} '{entry.name}' of package {dist} names {entry.value}, which is not {expected}; skipped.")
+            continue
+        found.append((entry, dist, loaded))
+    return found
+
+
 @functools.lru_cache(maxsize=None)
 def _entry_point_recipes():
     """[(name, class, Source)] of every loadable entry point of the group; warns about the others."""
     from tl_app.recipe import Recipe
 
-    found = []
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = entry.dist.name if entry.dist is not None else "an unknown package"
-        source = BUILT_IN if _normalized(dist) == DISTRIBUTION else Source("package", dist)
-        try:
-            cls = entry.load()
-        except Exception as exc:  # a broken plugin must not take the other recipes down
-            message = (str(exc).strip().splitlines() or [""])[0][:200]
-            log.warn(f"recipe '{entry.name}' of package {dist} cannot be imported ({entry.value}: "
-                     f"{type(exc).__name__}: {message}); the other recipes still work.")
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, Recipe)):
-            log.warn(f"recipe '{entry.name}' of package {dist} names {entry.value}, which is not a tl_app Recipe"
-                     " subclass; skipped.")
-            continue
-        found.append((entry.name, cls, source))
-    return tuple(found)
+    def is_recipe(entry, cls):
+        return isinstance(cls, type) and issubclass(cls, Recipe)
+
+    return tuple((entry.name, cls, BUILT_IN if _normalized(dist) == DISTRIBUTION else Source("package", dist))
+                 for entry, dist, cls in loaded_entry_points(ENTRY_POINT_GROUP, "recipe", is_recipe,
+                                                             "a tl_app Recipe subclass"))
 
 
 def source_of(cls):

@@ -11,11 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from tl_app.assets import all_assets, cache_dir, require
+from tl_app.assets import all_assets, locate, require
 from tl_app.errors import UserError
-from tl_app.network import host_reachable
+from tl_app.network import KAGGLE_HOST, host_reachable, kaggle_cached
 
-KAGGLE_HOST = ("www.kaggle.com", 443)
 
 
 @dataclass
@@ -46,19 +45,10 @@ def _alternatives(backbone):
 
 
 def _hub_cached(preset):
-    """True when kagglehub already holds the keras-hub preset's config (no download needed)."""
+    """True when kagglehub already holds keras-hub's preset `preset` (no download needed)."""
     import keras_hub
-    from kagglehub.cache import Cache
-    from kagglehub.handle import parse_model_handle
 
-    presets = {}
-    for cls in (keras_hub.models.Backbone,):
-        presets.update(getattr(cls, "presets", {}) or {})
-    handle = (presets.get(preset) or {}).get("kaggle_handle", "")
-    bare = handle.removeprefix("kaggle://")
-    if len(bare.split("/")) != 5:
-        return False
-    return Cache().load_from_cache(parse_model_handle(bare), "config.json") is not None
+    return kaggle_cached((keras_hub.models.Backbone.presets.get(preset) or {}).get("kaggle_handle", ""))
 
 
 def _imagenet(backbone, alpha, image_size):
@@ -109,7 +99,7 @@ def _auto(backbone, alpha, image_size):
     except UserError as exc:
         reason = str(exc)
     asset = backbone.offline_asset
-    if asset and alpha == 1.0 and all_assets()[asset].locate(cache_dir()):
+    if asset and alpha == 1.0 and locate(asset):
         resolved = _offline(backbone, alpha)
         return ResolvedWeights(resolved.keras_weights, f"weights=auto, ImageNet unreachable -> {resolved.description}",
                                resolved.choice)

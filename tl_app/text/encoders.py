@@ -202,14 +202,13 @@ def load_asset_module(encoder):
 
 def asset_path(encoder):
     """The prepared directory of `encoder`'s offline asset, or None when it is not prepared (or not installed)."""
-    from tl_app.assets import all_assets, cache_dir
+    from tl_app.assets import locate
 
     try:
         load_asset_module(encoder)
     except ImportError:
         return None
-    asset = all_assets().get(encoder.asset)
-    return asset.locate(cache_dir()) if asset else None
+    return locate(encoder.asset)
 
 
 def weights_source(encoder):

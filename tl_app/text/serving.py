@@ -96,13 +96,13 @@ def token_id_signature(classifier, class_names):
 
 
 def tokenizer_kind(tokenizer):
-    """"WordPiece", "BPE" or "SentencePiece": the keras-hub tokenizer base class of `tokenizer`."""
-    bases = [cls.__name__ for cls in type(tokenizer).__mro__]
-    for kind, base in (("WordPiece", "WordPieceTokenizer"), ("BPE", "BytePairTokenizer"),
-                       ("SentencePiece", "SentencePieceTokenizer")):
-        if base in bases:
-            return kind
-    raise UserError(f"{type(tokenizer).__name__}: not a WordPiece, BPE or SentencePiece tokenizer of keras-hub.")
+    """"WordPiece", "BPE" or "SentencePiece" (`text.packing.tokenizer_kind`); a UserError for another tokenizer."""
+    from tl_app.text.packing import tokenizer_kind as kind_of
+
+    kind = kind_of(tokenizer)
+    if kind is None:
+        raise UserError(f"{type(tokenizer).__name__}: not a WordPiece, BPE or SentencePiece tokenizer of keras-hub.")
+    return kind
 
 
 def _vocabulary_files(tokenizer, kind):
@@ -211,6 +211,7 @@ def token_id_input(export_dir):
     from tl_app.export.tflite_input import TFLiteInput
 
     files = read_tokenizer_files(export_dir)
+    inputs = json.loads(files[TOKENIZER_FILE].decode("utf-8")).get("inputs", TOKEN_INPUTS) if files else TOKEN_INPUTS
     packer = []
 
     def feed(texts):
@@ -220,7 +221,6 @@ def token_id_input(export_dir):
         if not packer:
             packer.append(tokenizer_from_files(files))
         packed = packer[0](np.asarray(texts, dtype=object))
-        inputs = json.loads(files[TOKENIZER_FILE].decode("utf-8")).get("inputs", TOKEN_INPUTS)
         return {name: np.asarray(packed[name]).astype(np.int32) for name in inputs}
 
     return TFLiteInput(

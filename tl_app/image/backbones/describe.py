@@ -5,7 +5,7 @@ prepared, and which downloads exist for it. Nothing is built or downloaded
 (parameters and feature sizes are the backbones' declared ones, which the
 tests check against built models); TensorFlow is not imported.
 """
-from tl_app.assets import all_assets, cache_dir
+from tl_app.assets import all_assets, locate
 from tl_app.image.backbones.registry import all_backbones, get
 
 
@@ -13,8 +13,7 @@ def _weights_here(backbone):
     """The weight sources of `backbone` as this machine has them, e.g. "offline (prepared); imagenet (download)"."""
     sources = []
     if backbone.offline_asset:
-        asset = all_assets().get(backbone.offline_asset)
-        prepared = asset is not None and asset.locate(cache_dir())
+        prepared = locate(backbone.offline_asset)
         sources.append("offline (prepared)" if prepared else f"offline (not prepared: tl-app assets {backbone.offline_asset})")
     if backbone.imagenet:
         where = ("keras-hub preset " + backbone.imagenet.name if backbone.imagenet.source == "keras_hub"

@@ -6,10 +6,9 @@ adds its own; `register_backbone` adds one from code. A backbone whose entry
 point fails to import is a warning naming its package; the others still work.
 """
 import difflib
-import importlib.metadata
 
-from tl_app import log
 from tl_app.errors import UserError
+from tl_app.registry import loaded_entry_points
 
 ENTRY_POINT_GROUP = "tl_app.backbones"
 DEFAULT = "mobilenet_v2"
@@ -41,22 +40,11 @@ def _load_entry_points():
     if _LOADED:
         return
     _LOADED.append(True)
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if entry.name in _BACKBONES:
-            continue
-        dist = entry.dist.name if entry.dist is not None else "an unknown package"
-        try:
-            backbone = entry.load()
-        except Exception as exc:  # a broken plugin must not take the other bases down
-            message = (str(exc).strip().splitlines() or [""])[0][:200]
-            log.warn(f"backbone '{entry.name}' of package {dist} cannot be imported ({entry.value}: "
-                     f"{type(exc).__name__}: {message}); the other bases still work.")
-            continue
-        if getattr(backbone, "name", None) != entry.name:
-            log.warn(f"backbone entry point '{entry.name}' of package {dist} names {entry.value}, which is not a"
-                     f" Backbone called '{entry.name}'; skipped.")
-            continue
-        _BACKBONES[entry.name] = backbone
+    def is_backbone(entry, backbone):
+        return getattr(backbone, "name", None) == entry.name
+
+    for entry, _, backbone in loaded_entry_points(ENTRY_POINT_GROUP, "backbone", is_backbone, "a Backbone of that name"):
+        _BACKBONES.setdefault(entry.name, backbone)  # one registered in code keeps its name
 
 
 def all_backbones():
