@@ -36,7 +36,7 @@ class MobileNetV3Backbone(KerasApplicationBackbone):
 
     def imagenet_file(self, image_size, alpha=1.0):
         kind = "small" if self.constructor.endswith("Small") else "large"
-        return f"weights_mobilenet_v3_{kind}_224_{alpha:g}_float_no_top_v2.h5".replace("_1_float", "_1.0_float")
+        return f"weights_mobilenet_v3_{kind}_224_{alpha}_float_no_top_v2.h5"  # Keras names it with str(alpha)
 
     def preprocessing_layers(self):
         return []
