@@ -67,3 +67,46 @@ def cached_features(extractor, dataset, batch_size, store=None, split="train", c
         log.info(f"{split}: kept {len(features)} feature vectors ({features.nbytes / 2**20:.1f} MB) in {path}"
                  " for later runs on the same data and base (--set keep_features=false to not keep them)")
     return features, labels
+
+
+def frozen_feature_cache(recipe, model):
+    """The `FeatureCache` of `recipe`'s first phase that trains on frozen-base features, or None.
+
+    What `tl-app select`, `tl-app inspect` and the inspection stage read features from: the same
+    extractor (and so the same feature-store keys) as the run's head phase.
+
+    Args:
+        recipe: a Recipe whose `build_model` returned `model`.
+        model: the model `recipe.build_model(data)` returned.
+    """
+    for phase in recipe.phases(model):
+        if phase.feature_cache is not None:
+            if phase.prepare is not None:
+                phase.prepare(model)  # e.g. freeze the base, as the phase itself would
+            return phase.feature_cache
+    return None
+
+
+def split_features(extractor, splits, batch_size, store=None):
+    """`{split name: (features, labels)}` of `extractor` over each `(inputs, label)` dataset of `splits`.
+
+    One traced inference function serves every split; with a `FeatureStore` each split is reused
+    when an earlier run or command kept it, and kept otherwise.
+
+    Args:
+        extractor: the frozen part of the model (`FeatureCache.extractor`).
+        splits: `{name: unbatched tf.data.Dataset of (inputs, label)}`, e.g. {"train": data.train}.
+        batch_size: the batch size of extraction (it does not change the features or their key).
+        store: a `tl_app.engine.feature_store.FeatureStore`, or None to keep nothing.
+
+    Examples:
+        >>> import keras, numpy as np, tensorflow as tf
+        >>> extractor = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        >>> data = tf.data.Dataset.from_tensor_slices((np.ones((5, 3), "float32"), np.zeros(5, "int64")))
+        >>> features = split_features(extractor, {"train": data}, batch_size=2)
+        >>> features["train"][0].shape
+        (5, 2)
+    """
+    specs = [dataset.element_spec[0] for dataset in splits.values()]
+    call = inference_function(extractor, *specs)
+    return {name: cached_features(extractor, dataset, batch_size, store, name, call) for name, dataset in splits.items()}

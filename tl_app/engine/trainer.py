@@ -29,7 +29,7 @@ from tl_app import log
 from tl_app.engine.checkpoints import TrainingState, restore_optimizer, restore_variables
 from tl_app.engine.datasets import balanced_class_weights, batched, count_batches, labels_of
 from tl_app.engine.feature_store import FeatureStore
-from tl_app.engine.features import cached_features, inference_function
+from tl_app.engine.features import split_features
 from tl_app.engine.losses import training_loss
 from tl_app.engine.optimizers import build_optimizer, check_options
 from tl_app.engine.phase_task import task_variables
@@ -176,9 +176,9 @@ class Trainer:
         cache = phase.feature_cache
         log.info(f"phase '{phase.name}': base frozen and no augmentation -> computing features once (feature cache)")
         store = FeatureStore() if cfg.keep_features else None
-        call = inference_function(cache.extractor, self.data.train.element_spec[0], self.data.validation.element_spec[0])
-        train_x, train_y = cached_features(cache.extractor, self.data.train, cfg.batch_size, store, "train", call)
-        val_x, val_y = cached_features(cache.extractor, self.data.validation, cfg.batch_size, store, "validation", call)
+        features = split_features(cache.extractor, {"train": self.data.train, "validation": self.data.validation},
+                                  cfg.batch_size, store)
+        (train_x, train_y), (val_x, val_y) = features["train"], features["validation"]
         log.info(f"phase '{phase.name}': training the head on {len(train_x)} cached feature vectors")
         train = tf.data.Dataset.from_tensor_slices((train_x, train_y))
         val = tf.data.Dataset.from_tensor_slices((val_x, val_y))
