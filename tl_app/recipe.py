@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Dict, List, Optional
 
+from tl_app.errors import UserError
 from tl_app.config import RecipeConfig
 from tl_app.export.signatures import ServingSignature  # noqa: F401  (the hook's return type)
 from tl_app.phase_fields import PhaseFields
@@ -111,6 +112,8 @@ class Recipe:
     # Config fields that decide the model's architecture: `--init-from` an export whose config.json says
     # otherwise is refused in one line (the image family's base and width), instead of a weights mismatch.
     architecture_fields: ClassVar[tuple] = ()
+    # The config field naming the pretrained base that `tl-app select` ranks and `base=auto` chooses, or None.
+    base_field: ClassVar[Optional[str]] = None
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.default_config()
@@ -191,6 +194,22 @@ class Recipe:
     def metrics(self):
         """Names (or Keras metric objects) tracked every epoch on train and validation: accuracy and macro F1."""
         return ["accuracy", "f1_macro"]
+
+    def base_candidates(self, spec):
+        """Names of the bases `tl-app select --bases SPEC` compares: "offline", "all" or "a,b,c".
+
+        Default: a UserError (the recipe has no `base_field`); a family with several bases overrides it.
+        """
+        raise UserError(f"recipe {self.name} has no pretrained base to choose (select and base=auto work on the"
+                        " image and text recipes).")
+
+    def reuse_data(self, data):
+        """`data` (loaded by this recipe with another base) for this recipe's base, or None to load them again.
+
+        `tl-app select` loads the data once when the base does not change them (the image family:
+        preprocessing is inside the model). Default: None.
+        """
+        return None
 
     def metric_names(self):
         """Names of `metrics()` as Keras logs them (what early stopping may monitor)."""

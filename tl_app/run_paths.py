@@ -9,6 +9,23 @@ import os
 from tl_app.errors import UserError
 
 
+def check_run_id(run_id):
+    """UserError unless `run_id` is a name: it names a directory under `<logdir>/<recipe>/`, never a path.
+
+    Examples:
+        >>> check_run_id("exp-1")
+        >>> check_run_id("../elsewhere")
+        Traceback (most recent call last):
+        ...
+        tl_app.errors.UserError: --run-id ../elsewhere: a run id is a name, not a path (no '/', '..' or absolute path); e.g. --run-id exp1.
+    """
+    if run_id is None:
+        return
+    if not run_id.strip() or run_id in (".", "..") or any(c in run_id for c in ("/", "\\", "\0")):
+        raise UserError(f"--run-id {run_id}: a run id is a name, not a path (no '/', '..' or absolute path);"
+                        " e.g. --run-id exp1.")
+
+
 def new_run_id():
     """A run id from the local time, `YYYYmmdd-HHMMSS`; `create_run_dir` adds `-2`, `-3` ... on a clash.
 

@@ -310,3 +310,22 @@ def with_data_sharding(dataset):
 def distribute_dataset(strategy, batched_dataset):
     """A distributed dataset: each global batch split across the replicas (and workers)."""
     return strategy.experimental_distribute_dataset(with_data_sharding(batched_dataset))
+
+
+def configure_numerics(cfg, choice):
+    """The float policy (config `mixed_precision` on `choice.device`) and seeds, before any layer is built.
+
+    After the strategy exists (multi-worker needs TensorFlow untouched until then). Clears Keras' session
+    first, so every run names its layers the same (`--init-from` matches weights by name).
+    """
+    import keras
+    import tensorflow as tf
+
+    keras.backend.clear_session(free_memory=False)
+    policy = mixed_precision_policy(cfg.mixed_precision, choice.device)
+    keras.mixed_precision.set_global_policy(policy or "float32")  # layers read the global policy at construction
+    if policy:
+        log.info(f"mixed precision: {policy} (config mixed_precision={cfg.mixed_precision}, device {choice.device})")
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()

@@ -71,6 +71,7 @@ class ImageClassification(Recipe):
     serving_input_name = "image_bytes"
     export_config_values = {"weights": "none"}  # an export's model.weights.h5 holds the base's trained weights
     architecture_fields = ("base", "alpha")
+    base_field = "base"
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -82,6 +83,24 @@ class ImageClassification(Recipe):
         self._check_config()
         self._weights = self._resolve_weights()  # seconds, before reading any data
         return self.load_images()
+
+    def reuse_data(self, data):
+        """The images do not depend on the base (its preprocessing is inside the model): `data` as they are,
+        after this base's checks and weights."""
+        self._check_config()
+        self._weights = self._resolve_weights()
+        return data
+
+    def base_candidates(self, spec):
+        """"offline": the bases with an offline asset; "all": every registered base; else comma-separated names."""
+        from tl_app.image.backbones import all_backbones, get
+
+        spec = spec.strip()
+        if spec == "offline":
+            return sorted(name for name, b in all_backbones().items() if b.offline_asset)
+        if spec == "all":
+            return sorted(all_backbones())
+        return [get(name.strip()).name for name in spec.split(",") if name.strip()]
 
     def load_evaluation_data(self) -> DataSplits:
         """The images alone: evaluating an export needs no pretrained base weights."""

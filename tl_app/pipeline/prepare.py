@@ -17,6 +17,7 @@ from tl_app.errors import UserError
 from tl_app.export import savedmodel
 from tl_app.phase_fields import unused_fields
 from tl_app.pipeline import run_dirs
+from tl_app.pipeline.choose_base import check_auto_base, choose_base
 from tl_app.pipeline.context import Stage
 from tl_app.pipeline.tflite import check_tflite
 
@@ -58,8 +59,10 @@ def check_init_from(path, recipe):
             raise UserError(f"--init-from {path}: that export is of recipe '{exported['recipe']}', not '{recipe.name}'.")
         defaults = recipe.default_config()
         for field in recipe.architecture_fields:
-            # An export written before the field existed used the field's default.
+            # An export written before the field existed used the field's default; `auto` (base=auto) what it chose.
             theirs, ours = exported.get(field, getattr(defaults, field)), getattr(recipe.config, field)
+            if theirs == "auto":
+                theirs = (exported.get(RESOLVED_KEY) or {}).get(field, theirs)
             if theirs != ours:
                 raise UserError(f"--init-from {path}: that export was trained with {field}={theirs}, this run has"
                                 f" {field}={ours}; add --set {field}={theirs}.")
@@ -90,27 +93,10 @@ def check(ctx):
         run_dirs.check_same_config(ctx.continuing, ctx.config_dict)
 
 
-def configure_numerics(cfg, choice):
-    """Float policy and seeds; after the strategy exists (multi-worker needs TF untouched until then)."""
-    import keras
-    import tensorflow as tf
-
-    from tl_app.engine.strategies import mixed_precision_policy
-
-    keras.backend.clear_session(free_memory=False)  # same layer names every run: --init-from matches by name
-    policy = mixed_precision_policy(cfg.mixed_precision, choice.device)
-    # Before any layer is built: layers read the global policy at construction.
-    keras.mixed_precision.set_global_policy(policy or "float32")
-    if policy:
-        log.info(f"mixed precision: {policy} (config mixed_precision={cfg.mixed_precision}, device {choice.device})")
-    keras.utils.set_random_seed(cfg.seed)
-    if cfg.deterministic:
-        tf.config.experimental.enable_op_determinism()
-
-
 def choose_strategy(ctx):
     """The tf.distribute strategy (`--strategy`), then the float policy and seeds."""
     from tl_app.engine.strategies import choose_strategy as choose
+    from tl_app.engine.strategies import configure_numerics
 
     import keras
 
@@ -155,7 +141,7 @@ def _record(ctx):
     record = {}
     if ctx.options.init_from:
         record[INIT_FROM_KEY] = os.path.abspath(ctx.options.init_from)
-    resolved = ctx.recipe.resolved_config()
+    resolved = {**ctx.auto_resolved, **ctx.recipe.resolved_config()}
     if resolved:
         record[RESOLVED_KEY] = resolved
     return record
@@ -200,7 +186,9 @@ class Prepare(Stage):
     name = "prepare"
 
     def run(self, ctx):
+        check_auto_base(ctx)
         check(ctx)
+        choose_base(ctx)
         choose_strategy(ctx)
         load_data(ctx)
         for stage in ctx.stages:  # what later stages need from the data (a gate's metric names), before any run dir

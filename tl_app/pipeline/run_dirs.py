@@ -4,24 +4,7 @@ import os
 
 from tl_app import atomic
 from tl_app.errors import UserError
-from tl_app.run_paths import create_run_dir, new_run_id  # noqa: F401  (naming lives in core; the pipeline's name for it)
-
-
-def check_run_id(run_id):
-    """UserError unless `run_id` is a name: it names a directory under `<logdir>/<recipe>/`, never a path.
-
-    Examples:
-        >>> check_run_id("exp-1")
-        >>> check_run_id("../elsewhere")
-        Traceback (most recent call last):
-        ...
-        tl_app.errors.UserError: --run-id ../elsewhere: a run id is a name, not a path (no '/', '..' or absolute path); e.g. --run-id exp1.
-    """
-    if run_id is None:
-        return
-    if not run_id.strip() or run_id in (".", "..") or any(c in run_id for c in ("/", "\\", "\0")):
-        raise UserError(f"--run-id {run_id}: a run id is a name, not a path (no '/', '..' or absolute path);"
-                        " e.g. --run-id exp1.")
+from tl_app.run_paths import check_run_id, create_run_dir, new_run_id  # noqa: F401  (naming lives in core; the pipeline's name for it)
 
 
 def _inside(path, folder):
@@ -110,7 +93,7 @@ def existing_run(logdir, recipe_name, run_id=None, resume=False):
     return path
 
 
-def check_same_config(run_dir, config_dict, ignore=("distribution", "init_from", "resolved")):
+def check_same_config(run_dir, config_dict, ignore=("distribution", "init_from", "resolved", "selection")):
     """UserError naming the fields where this command's config differs from the run's config.json."""
     config_path = os.path.join(run_dir, "config.json")
     if not os.path.isfile(config_path):

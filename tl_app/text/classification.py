@@ -87,6 +87,21 @@ class BertTextClassification(Recipe):
         self._classifier = None
         self._adaptation = None
 
+    base_field = "preset"
+
+    def base_candidates(self, spec):
+        """"offline": the encoders prepared offline (minilm_l6, minilm_l3); "all": those and every keras-hub
+        preset of the families here (downloads: dropped when unreachable); else comma-separated presets."""
+        from tl_app.text.encoders import ENCODERS, keras_hub_presets
+
+        spec = spec.strip()
+        offline = [e.name for e in ENCODERS.values() if e.asset]
+        if spec == "offline":
+            return offline
+        if spec == "all":
+            return offline + sorted(keras_hub_presets())
+        return [name.strip() for name in spec.split(",") if name.strip()]
+
     # ---- data ------------------------------------------------------------
     def load_data(self) -> DataSplits:
         from tl_app.text.presets import load_tokenizer, resolve_preset
