@@ -203,6 +203,20 @@ class Recipe:
         raise UserError(f"recipe {self.name} has no pretrained base to choose (select and base=auto work on the"
                         " image and text recipes).")
 
+    def search_space(self):
+        """`tl-app tune`'s default space: `{field: spec}` (`tl_app.select.search_space` has the format).
+
+        Default: the head's learning rate, dropout, label smoothing, weight decay and class weighting.
+        A family adds its own (hidden units, fine-tuning fields); a `--search` file replaces the whole space.
+        """
+        return {
+            "learning_rate": {"type": "Float", "min_value": 1e-4, "max_value": 1e-2, "sampling": "log"},
+            "dropout": {"type": "Choice", "values": [0.0, 0.1, 0.2, 0.3, 0.5]},
+            "label_smoothing": {"type": "Choice", "values": [0.0, 0.05, 0.1]},
+            "weight_decay": {"type": "Choice", "values": [0.0, 1e-4, 1e-3]},
+            "class_weight": {"type": "Choice", "values": ["none", "auto"]},
+        }
+
     def reuse_data(self, data):
         """`data` (loaded by this recipe with another base) for this recipe's base, or None to load them again.
 

@@ -91,6 +91,17 @@ class ImageClassification(Recipe):
         self._weights = self._resolve_weights()
         return data
 
+    def search_space(self):
+        """The common head fields and head epochs; fine-tuning: its learning rate, the share of the base it
+        trains (`fine_tune_fraction`) and its epochs."""
+        return {
+            **super().search_space(),
+            "epochs": {"type": "Choice", "values": [5, 10, 20]},
+            "fine_tune_learning_rate": {"type": "Float", "min_value": 1e-5, "max_value": 1e-3, "sampling": "log"},
+            "fine_tune_fraction": {"type": "Choice", "values": [0.1, 0.2, 0.3, 0.5]},
+            "fine_tune_epochs": {"type": "Choice", "values": [3, 5, 8]},
+        }
+
     def base_candidates(self, spec):
         """"offline": the bases with an offline asset; "all": every registered base; else comma-separated names."""
         from tl_app.image.backbones import all_backbones, get
@@ -114,6 +125,9 @@ class ImageClassification(Recipe):
         problem = backbone.size_problem(cfg.image_size)
         if problem:
             raise UserError(f"--set image_size={cfg.image_size}: {problem}.")
+        if cfg.fine_tune_fraction is not None and not 0 < cfg.fine_tune_fraction <= 1:
+            raise UserError(f"--set fine_tune_fraction={cfg.fine_tune_fraction:g}: the share of the base's layers that"
+                            " fine-tuning trains, within (0, 1] (e.g. 0.3), or none for the base's own default.")
         if cfg.alpha not in backbone.widths:
             raise UserError(f"--set alpha={cfg.alpha:g}: {backbone.name} is built with alpha"
                             f" {', '.join(f'{w:g}' for w in backbone.widths)}; alpha is a MobileNet width multiplier.")
@@ -164,6 +178,7 @@ class ImageClassification(Recipe):
         rate = "learning_rate" if cfg.fine_tune_learning_rate is None else "fine_tune_learning_rate"
         return [PhaseFields.reading("head", "epochs"),
                 PhaseFields.reading("fine_tune", "fine_tune_epochs", learning_rate=rate, fine_tune_at="fine_tune_at",
+                                    fine_tune_fraction="fine_tune_fraction",
                                     gradual_unfreeze="gradual_unfreeze")]
 
     def phases(self, model) -> List[Phase]:
@@ -196,7 +211,7 @@ class ImageClassification(Recipe):
         cfg = self.config
         backbone = self.backbone
         start = (unfreezing.check_fine_tune_at(backbone, base, cfg.fine_tune_at) if cfg.fine_tune_at is not None
-                 else unfreezing.default_fine_tune_at(backbone, base))
+                 else unfreezing.default_fine_tune_at(backbone, base, cfg.fine_tune_fraction))
         learning_rate = cfg.learning_rate / 10 if cfg.fine_tune_learning_rate is None else cfg.fine_tune_learning_rate
         if cfg.gradual_unfreeze <= 0:
             return [Phase("fine_tune", cfg.fine_tune_epochs, learning_rate,
