@@ -240,8 +240,13 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
         top = max(finished, key=lambda t: t.score)
         top_values = next(r["values"] for r in rows if r["stage"] == stage and r["trial"] == top.trial_id)
         best_values = {k: v for k, v in top_values.items() if k != "fine_tune_epochs" or stage == spaces.FINE_TUNE}
-        if best is None or stage == spaces.FINE_TUNE:  # a fine-tuned model is what a run ends with
-            best = {"stage": stage, "trial": top.trial_id, "score": round(top.score, 5), "values": best_values}
+        if best is None or top.score >= best["score"]:
+            best = {"stage": stage, "trial": top.trial_id, "score": round(top.score, 5), "values": dict(best_values)}
+            if stage == spaces.HEAD and spaces.FINE_TUNE in stages:
+                best["values"]["fine_tune_epochs"] = 0  # unless fine-tuning beats it, the head alone is best
+        else:
+            log.info(f"tune: fine-tuning scored below the head alone ({top.score:.4f} < {best['score']:.4f}):"
+                     " best.yaml trains the head only")
         log.info(f"tune: best {stage} trial {top.trial_id}: val_{METRIC} {top.score:.4f} with {best_values}")
     result = _write_results(tune_dir, recipe, user_values, best, rows, started)
     result["tune_dir"] = tune_dir
