@@ -2,14 +2,12 @@
 import click
 
 from tl_app.cli.group import cli
+from tl_app.cli.recipe_args import recipe_options, resolve_recipe
 
 
 @cli.command("select")
 @click.argument("recipe", required=False)
-@click.option("--config", "config_path", metavar="FILE", help="A YAML/JSON file of config fields, as `tl-app run`.")
-@click.option("--data-dir", type=str, help="Local data for the recipe (class folders, a CSV, ...).")
-@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
-              help="Override any config field, as `tl-app run` (image_size, weights, seed, ...).")
+@recipe_options
 @click.option("--bases", default="offline", show_default=True, metavar="LIST",
               help="Candidates: 'offline' (weights prepared here), 'all', or names separated by commas.")
 @click.option("--max-params", type=int, default=None, metavar="N",
@@ -31,11 +29,7 @@ def select_command(recipe, config_path, data_dir, assignments, bases, max_params
     Example:
       tl-app select image_folder --data-dir photos/ --set image_size=96 --bases offline
     """
-    from tl_app import api
-
-    loaded = api.load_config_file(config_path)
-    recipe_cls = api.recipe_class(recipe, loaded)
-    recipe_obj = recipe_cls(api.resolve_config(recipe_cls, loaded, assignments, {"data_dir": data_dir}))
+    recipe_obj = resolve_recipe(recipe, config_path, assignments, data_dir)
 
     from tl_app.quiet import import_tensorflow_quietly
 

@@ -2,14 +2,12 @@
 import click
 
 from tl_app.cli.group import cli
+from tl_app.cli.recipe_args import recipe_options, resolve_recipe
 
 
 @cli.command("tune")
 @click.argument("recipe", required=False)
-@click.option("--config", "config_path", metavar="FILE", help="A YAML/JSON file of config fields, as `tl-app run`.")
-@click.option("--data-dir", type=str, help="Local data for the recipe.")
-@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
-              help="Override any config field (the starting point every trial changes), as `tl-app run`.")
+@recipe_options
 @click.option("--trials", type=int, default=30, show_default=True, help="Trials of the head search.")
 @click.option("--fine-tune-trials", type=int, default=8, show_default=True,
               help="Trials of the fine-tuning search that follows, the best head values fixed (0: none).")
@@ -38,11 +36,7 @@ def tune_command(recipe, config_path, data_dir, assignments, trials, fine_tune_t
     Example:
       tl-app tune text_folder --data-dir bbc/ --set preset=offline --trials 30 --fine-tune-trials 8
     """
-    from tl_app import api
-
-    loaded = api.load_config_file(config_path)
-    recipe_cls = api.recipe_class(recipe, loaded)
-    recipe_obj = recipe_cls(api.resolve_config(recipe_cls, loaded, assignments, {"data_dir": data_dir}))
+    recipe_obj = resolve_recipe(recipe, config_path, assignments, data_dir)
 
     from tl_app.quiet import import_tensorflow_quietly
 
@@ -55,6 +49,7 @@ def tune_command(recipe, config_path, data_dir, assignments, trials, fine_tune_t
     click.echo(f"{result['trials']} trials, {result['trial_seconds']:.0f} s of trials ({result['trials_per_minute']:.1f}"
                f" a minute), {result['seconds']:.0f} s this session; tl-app run --config {result['best_yaml']}")
     if then_run:
+        from tl_app import api
         from tl_app.pipeline import RunOptions, run_recipe
 
         best_config = api.load_config_file(result["best_yaml"])
