@@ -79,9 +79,12 @@ class BertTextClassification(Recipe):
 
     Config = TextConfig
     serving_input_name = "text"
+    # Whether load_texts can give a text several labels (label_mode=multi_label; text_csv can, folders cannot).
+    reads_label_sets = False
 
     def __init__(self, config=None):
         super().__init__(config)
+        self._positive_weights = None  # multi_label: per-label weights of the loss, from the train labels
         self._preset = None
         self._tokenizer = None
         self._classifier = None
@@ -125,6 +128,17 @@ class BertTextClassification(Recipe):
             return {}
         return {"preset": self._preset.choice}
 
+    @property
+    def multi_label(self):
+        from tl_app.data.label_sets import is_multi_label
+
+        return is_multi_label(self.config)
+
+    def check_config(self):
+        from tl_app.data.label_sets import check_label_mode
+
+        check_label_mode(self.config, self.name or type(self).__name__, self.reads_label_sets)
+
     def load_texts(self):
         raise NotImplementedError(f"{type(self).__name__} must implement load_texts()")
 
@@ -154,8 +168,11 @@ class BertTextClassification(Recipe):
                 raise UserError(f"the {split} split has no non-empty texts; add data (or raise validation_fraction /"
                                 " test_fraction when they are carved from the rest).")
             texts = [texts[i] for i in keep]
-            labels = np.asarray(labels, np.int64)[keep]
-            if split == "train" and len(np.unique(labels)) < 2:
+            labels = np.asarray(labels, np.float32 if self.multi_label else np.int64)[keep]
+            if self.multi_label != (labels.ndim == 2):
+                raise ValueError(f"{type(self).__name__}.load_texts gave labels of shape {labels.shape} for label_mode="
+                                 f"{self.config.label_mode} (multi_label: multi-hot [N, L], else class ids [N])")
+            if split == "train" and not self.multi_label and len(np.unique(labels)) < 2:
                 raise UserError(f"the train split has only one class ({raw.class_names[int(labels[0])]}); "
                                 "a classifier needs at least two.")
             if texts:
@@ -165,7 +182,7 @@ class BertTextClassification(Recipe):
             datasets[split] = tf.data.Dataset.from_tensor_slices((tf.constant(texts, tf.string), labels))
         return DataSplits(train=datasets["train"], validation=datasets["validation"], test=datasets["test"],
                           class_names=list(raw.class_names), test_split_name=raw.test_split_name, notes=notes,
-                          test_references=references)
+                          test_references=references, label_mode=self.config.label_mode)
 
     def _truncation_note(self, split, texts):
         from tl_app.text.packing import truncation_note
@@ -195,10 +212,31 @@ class BertTextClassification(Recipe):
                  f" {backbone.hidden_dim}, {backbone.count_params():,} parameters; pooling {pooling}"
                  f"{'' if pooling == 'mean' or entry.pretrained_pooler else ' (the first token)'};"
                  f" sequence_length {cfg.sequence_length}")
+        if self.multi_label:
+            from tl_app.data.label_sets import label_matrix, positive_weights
+
+            self._positive_weights = positive_weights(label_matrix(data.train), cfg.positive_weight,
+                                                      balanced=cfg.class_weight == "auto")
         self._classifier = build_text_classifier(backbone, tokenizer, len(data.class_names), cfg.sequence_length,
                                                  pooling=pooling, dropout=cfg.dropout, regularizer=head_regularizer(cfg),
-                                                 name=f"{self.name}_bert", pretrained_pooler=entry.pretrained_pooler)
+                                                 name=f"{self.name}_bert", pretrained_pooler=entry.pretrained_pooler,
+                                                 activation="sigmoid" if self.multi_label else "softmax")
         return self._classifier.model
+
+    # ---- label mode: multi_label trains sigmoid outputs with binary cross-entropy -----------------------
+    def weighs_classes_in_loss(self):
+        return self.multi_label  # class_weight=auto: per-label positive weights in the loss
+
+    def loss(self):
+        if not self.multi_label:
+            return super().loss()
+        from tl_app.engine.losses import WeightedBinaryCrossentropy
+
+        weights = self._positive_weights
+        return WeightedBinaryCrossentropy(None if weights is None else weights.tolist())
+
+    def metrics(self):
+        return ["binary_accuracy", "f1_micro"] if self.multi_label else super().metrics()
 
     # ---- training --------------------------------------------------------
     def phase_fields(self):

@@ -176,7 +176,7 @@ def _problem(row, width, indices, columns):
     if len(row) != width:
         return f"{len(row)} field(s), the header has {width}"
     for i, (kind, name) in zip(indices, columns):
-        if not row[i].strip():
+        if kind != "label_set" and not row[i].strip():  # an empty label set is the caller's to judge
             return f"empty {kind} ('{name}')"
     return None
 
@@ -207,7 +207,7 @@ def _read_rows(path, reader, columns, delimiter, on_bad_row, fix):
             continue
         valid = True
         for i, (kind, name) in zip(indices, columns):
-            value, ok = _valid_utf8(row[i].strip() if kind == "label" else row[i])
+            value, ok = _valid_utf8(row[i].strip() if kind in ("label", "label_set") else row[i])
             table.values[name].append(value)
             valid = valid and ok
         table.invalid_utf8 += not valid
@@ -225,7 +225,8 @@ def read_columns(path, columns, delimiter=None, on_bad_row="skip", fix="--set te
 
     Args:
         path: the file.
-        columns: `(kind, header name)` of the columns to read; kind "text" or "label" (stripped).
+        columns: `(kind, header name)` of the columns to read; kind "text", "label" (stripped) or
+            "label_set" (stripped, may be empty: label_mode=multi_label).
         delimiter: None to use the extension (.tsv -> tab) or sniff; one character; "\\t" or "tab" for tabs.
         on_bad_row: "skip" or "error".
         fix: how the user names other columns (for the message when one is missing).
@@ -294,3 +295,47 @@ def csv_texts(path, text_column, label_column, delimiter=None, validation_fracti
     if not len(splits["train"][0]) or not len(splits["test"][0]):
         raise UserError(f"{path}: {len(texts)} rows are too few to split into train and test; add more rows.")
     return RawTexts(splits=splits, class_names=class_names, notes=table.notes(path))
+
+
+def csv_label_set_texts(path, config):
+    """RawTexts of a multi-label CSV/TSV file: labels [N, L] multi-hot, names sorted from the data, seeded splits.
+
+    A row's labels come from `config.label_column` (names joined by `config.label_separator`) or, with
+    `config.label_columns="a,b,c"`, from those 0/1 columns. Rows with no label are kept as "none of them"
+    with `config.allow_empty_labels`, else skipped and counted (or an error with on_bad_row=error).
+
+    Args:
+        path: the file.
+        config: the recipe's config (text_column, label_column, label_columns, label_separator,
+            allow_empty_labels, delimiter, on_bad_row, validation_fraction, test_fraction, seed).
+    """
+    from tl_app.data import label_sets as ls
+
+    cfg = config
+    wanted = [n.strip() for n in cfg.label_columns.split(",") if n.strip()] if cfg.label_columns else []
+    columns = [("text", cfg.text_column)] + ([("label", n) for n in wanted] if wanted else
+                                             [("label_set", cfg.label_column)])
+    fix = "--set text_column=... --set " + ("label_columns=a,b,c" if wanted else "label_column=...")
+    table = read_columns(path, columns, cfg.delimiter, cfg.on_bad_row, fix)
+    if wanted:
+        sets, bad = ls.column_label_sets(wanted, table.values, cfg.allow_empty_labels, path)
+    else:
+        ls.check_separator(table.values[cfg.label_column], cfg.label_separator, f"{path}, column '{cfg.label_column}'")
+        sets, bad = ls.label_sets(table.values[cfg.label_column], cfg.label_separator, cfg.allow_empty_labels)
+    notes = table.notes(path)
+    if bad:
+        if cfg.on_bad_row == "error":
+            raise UserError(f"{path}: data row {bad[0] + 1} has no label; --set allow_empty_labels=true keeps such"
+                            " rows as 'none of the labels', or --set on_bad_row=skip skips them.")
+        notes.append(f"{path}: skipped {len(bad)} row(s) with no label (--set allow_empty_labels=true keeps them)")
+    keep = sorted(set(range(len(sets))) - set(bad))
+    texts, sets = [table.texts[i] for i in keep], [sets[i] for i in keep]
+    names, parts = ls.split_label_sets(sets, (cfg.validation_fraction, cfg.test_fraction), cfg.seed, path,
+                                       names=wanted or None)
+    labels = ls.multi_hot(sets, names)
+    splits = {name: ([texts[i] for i in part], labels[part]) for name, part in zip(("train", "validation", "test"), parts)}
+    if not len(splits["train"][0]) or not len(splits["test"][0]):
+        raise UserError(f"{path}: {len(texts)} rows are too few to split into train and test; add more rows.")
+    counts = ", ".join(f"{n} {int(c)}" for n, c in zip(names, labels.sum(axis=0)))
+    notes.append(f"{path}: {len(names)} labels, {labels.sum(axis=1).mean():.2f} per row on average ({counts})")
+    return RawTexts(splits=splits, class_names=names, notes=notes)
