@@ -118,3 +118,48 @@ def test_a_gate_on_a_single_label_metric(workdir, cli, tiny_preset):
     data = write_label_set_csv(workdir / "reviews.csv", n=30)
     assert_one_line_error(cli("run", "text_csv", "--data-dir", data, "--set", f"preset={tiny_preset}", *MULTI,
                               "--gate", "accuracy>=0.9"), "accuracy is a single-label metric", "f1_micro")
+
+
+def write_label_set_images(root, n=36, seed=0):
+    """labels.csv (`path,labels`, paths relative to it) of 32 px PNGs: top half one colour, bottom half the other."""
+    import csv
+    import os
+
+    from PIL import Image
+
+    colors = {"blue": (40, 40, 200), "green": (40, 190, 40), "red": (200, 40, 40)}
+    rng = np.random.default_rng(seed)
+    names = sorted(colors)
+    os.makedirs(os.path.join(root, "images"))
+    with open(os.path.join(root, "labels.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "labels"])
+        for i in range(n):
+            chosen = [names[i % 3]] + ([names[(i + 1) % 3]] if i % 2 else [])
+            image = rng.integers(0, 30, (32, 32, 3)).astype(np.uint8)
+            image[:16] += np.array(colors[chosen[0]], np.uint8)
+            image[16:] += np.array(colors[chosen[-1]], np.uint8)
+            Image.fromarray(image).save(os.path.join(root, "images", f"{i:03d}.png"))
+            writer.writerow([f"images/{i:03d}.png", ";".join(chosen)])
+    return os.path.join(root, "labels.csv")
+
+
+def test_image_csv_multi_label_run(workdir, cli):
+    """The image family's sigmoid head through a run (the export's thresholded signature is the text test's)."""
+    data = write_label_set_images(str(workdir / "colors"))
+    result = cli("run", "image_csv", "--data-dir", data, "--set", "label_mode=multi_label", "--set", "alpha=0.35",
+                 "--set", "image_size=32", "--set", "weights=none", "--set", "epochs=2", "--set", "fine_tune_epochs=0",
+                 "--set", "positive_weight=2", "--no-export")
+    assert result.exit_code == 0, result.output
+    assert "3 labels, 1.50 per row on average (blue 18, green 18, red 18)" in result.output
+    (run,) = (workdir / "runs" / "image_csv").iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"map", "f1_micro", "threshold/red", "support/blue"} <= set(metrics) and "accuracy" not in metrics
+    thresholds = json.loads((run / "thresholds.json").read_text())
+    assert thresholds["labels"] == ["blue", "green", "red"]
+    assert (run / "predictions.csv").read_text().splitlines()[0].startswith("index,input,true,predicted,exact")
+
+
+def test_multi_label_on_image_folder(workdir, cli, tmp_path):
+    assert_one_line_error(cli("run", "image_folder", "--data-dir", str(tmp_path), "--set", "label_mode=multi_label"),
+                          "image_folder reads one label per example", "image_csv")

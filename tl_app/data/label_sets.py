@@ -152,6 +152,50 @@ def label_matrix(dataset):
     return np.concatenate(batches) if batches else np.zeros((0, 0), np.float32)
 
 
+def read_label_set_table(path, item_kind, item_column, config):
+    """The rows of a multi-label CSV/TSV file: `(items, labels [N, L] multi-hot, names, [train, validation, test]
+    index arrays, notes)`.
+
+    A row's labels come from `config.label_column` (names joined by `config.label_separator`) or, with
+    `config.label_columns="a,b,c"`, from those 0/1 columns. Rows with no label are kept as "none of them"
+    with `config.allow_empty_labels`, else skipped and counted (or an error with on_bad_row=error).
+
+    Args:
+        path: the file.
+        item_kind, item_column: the kind ("text", "path") and header name of the column holding the examples.
+        config: label_column, label_columns, label_separator, allow_empty_labels, delimiter, on_bad_row,
+            validation_fraction, test_fraction, seed.
+    """
+    from tl_app.data.csv_table import read_columns
+
+    cfg = config
+    wanted = [n.strip() for n in cfg.label_columns.split(",") if n.strip()] if cfg.label_columns else []
+    columns = [(item_kind, item_column)] + ([("label", n) for n in wanted] if wanted else [("label_set", cfg.label_column)])
+    fix = f"--set {item_kind}_column=... --set " + ("label_columns=a,b,c" if wanted else "label_column=...")
+    table = read_columns(path, columns, cfg.delimiter, cfg.on_bad_row, fix)
+    if wanted:
+        sets, bad = column_label_sets(wanted, table.values, cfg.allow_empty_labels, path)
+    else:
+        check_separator(table.values[cfg.label_column], cfg.label_separator, f"{path}, column '{cfg.label_column}'")
+        sets, bad = label_sets(table.values[cfg.label_column], cfg.label_separator, cfg.allow_empty_labels)
+    notes = table.notes(path)
+    if bad:
+        if cfg.on_bad_row == "error":
+            raise UserError(f"{path}: data row {bad[0] + 1} has no label; --set allow_empty_labels=true keeps such"
+                            " rows as 'none of the labels', or --set on_bad_row=skip skips them.")
+        notes.append(f"{path}: skipped {len(bad)} row(s) with no label (--set allow_empty_labels=true keeps them)")
+    keep = sorted(set(range(len(sets))) - set(bad))
+    items, sets = [table.values[item_column][i] for i in keep], [sets[i] for i in keep]
+    names, parts = split_label_sets(sets, (cfg.validation_fraction, cfg.test_fraction), cfg.seed, path,
+                                    names=wanted or None)
+    if not len(parts[0]) or not len(parts[2]):
+        raise UserError(f"{path}: {len(items)} rows are too few to split into train and test; add more rows.")
+    labels = multi_hot(sets, names)
+    counts = ", ".join(f"{n} {int(c)}" for n, c in zip(names, labels.sum(axis=0)))
+    notes.append(f"{path}: {len(names)} labels, {labels.sum(axis=1).mean():.2f} per row on average ({counts})")
+    return items, labels, names, parts, notes
+
+
 def positive_weights(train_labels, positive_weight=1.0, balanced=False):
     """float32 [L]: the weight of each label's positive term in binary cross-entropy.
 
@@ -171,6 +215,64 @@ def positive_weights(train_labels, positive_weight=1.0, balanced=False):
         weights *= np.clip((len(labels) - positives) / np.maximum(positives, 1.0), 1.0 / MAX_POSITIVE_WEIGHT,
                            MAX_POSITIVE_WEIGHT)
     return weights.astype(np.float32)
+
+
+class LabelSetHead:
+    """Mixin of a family's recipe base class: what `label_mode` changes in its head, loss and metrics.
+
+    single_label: softmax head, the recipe's (sparse categorical) loss, accuracy and macro F1.
+    multi_label: sigmoid head, binary cross-entropy with per-label positive weights
+    (`positive_weight`, times negatives/positives per label with class_weight=auto), binary accuracy
+    and micro F1 at 0.5 per epoch. Put it before `Recipe` in the bases; call `fit_label_weights(data)`
+    in `build_model` and build the head with `head_activation()`.
+
+    Examples:
+        >>> from tl_app.recipe import Recipe
+        >>> class Demo(LabelSetHead, Recipe):
+        ...     Config = LabelModeConfig
+        >>> Demo(LabelModeConfig(label_mode="multi_label")).head_activation(), Demo().metrics()
+        ('sigmoid', ['accuracy', 'f1_macro'])
+    """
+
+    reads_label_sets = False  # whether the recipe's data can give an example several labels (a CSV can, folders cannot)
+    _positive_weights = None  # multi_label: float [L] from the train labels (fit_label_weights)
+
+    @property
+    def multi_label(self):
+        return is_multi_label(self.config)
+
+    def check_config(self):
+        super().check_config()
+        check_label_mode(self.config, self.name or type(self).__name__, self.reads_label_sets)
+
+    def head_activation(self):
+        return "sigmoid" if self.multi_label else "softmax"
+
+    def check_label_mode_of(self, data):
+        """ValueError when the recipe's data does not have the label mode its config asks for (a recipe bug)."""
+        if (data.label_mode == MULTI) != self.multi_label:
+            raise ValueError(f"{type(self).__name__} loaded {data.label_mode} data for label_mode={self.config.label_mode}")
+
+    def fit_label_weights(self, data):
+        """multi_label: the per-label positive weights of the loss, from `data.train`'s labels."""
+        if self.multi_label:
+            cfg = self.config
+            self._positive_weights = positive_weights(label_matrix(data.train), cfg.positive_weight,
+                                                      balanced=cfg.class_weight == "auto")
+
+    def weighs_classes_in_loss(self):
+        return self.multi_label  # class_weight=auto: per-label positive weights in the loss
+
+    def loss(self):
+        if not self.multi_label:
+            return super().loss()
+        from tl_app.engine.losses import WeightedBinaryCrossentropy
+
+        weights = self._positive_weights
+        return WeightedBinaryCrossentropy(None if weights is None else weights.tolist())
+
+    def metrics(self):
+        return ["binary_accuracy", "f1_micro"] if self.multi_label else super().metrics()
 
 
 def label_set_text(row, names, separator=";"):

@@ -44,6 +44,7 @@ from typing import List
 import numpy as np
 
 from tl_app import log
+from tl_app.data.label_sets import LabelSetHead
 from tl_app.errors import UserError
 from tl_app.phase_fields import SETTINGS, PhaseFields
 from tl_app.recipe import DataSplits, FeatureCache, Phase, Recipe
@@ -55,7 +56,7 @@ FINE_TUNE_FIELDS = {"learning_rate": "fine_tune_learning_rate", "optimizer": "fi
                     "warmup_fraction": "fine_tune_warmup_fraction", "clipnorm": "fine_tune_clipnorm"}
 
 
-class BertTextClassification(Recipe):
+class BertTextClassification(LabelSetHead, Recipe):
     """Base of the text recipes: a keras-hub encoder (BERT, RoBERTa, ...), new softmax head, two phases, string exports.
 
     Subclasses implement `load_texts()` returning `tl_app.text.files.RawTexts`
@@ -79,12 +80,9 @@ class BertTextClassification(Recipe):
 
     Config = TextConfig
     serving_input_name = "text"
-    # Whether load_texts can give a text several labels (label_mode=multi_label; text_csv can, folders cannot).
-    reads_label_sets = False
 
     def __init__(self, config=None):
         super().__init__(config)
-        self._positive_weights = None  # multi_label: per-label weights of the loss, from the train labels
         self._preset = None
         self._tokenizer = None
         self._classifier = None
@@ -127,17 +125,6 @@ class BertTextClassification(Recipe):
         if self._preset is None or self.config.preset.strip() != "auto":
             return {}
         return {"preset": self._preset.choice}
-
-    @property
-    def multi_label(self):
-        from tl_app.data.label_sets import is_multi_label
-
-        return is_multi_label(self.config)
-
-    def check_config(self):
-        from tl_app.data.label_sets import check_label_mode
-
-        check_label_mode(self.config, self.name or type(self).__name__, self.reads_label_sets)
 
     def load_texts(self):
         raise NotImplementedError(f"{type(self).__name__} must implement load_texts()")
@@ -212,31 +199,12 @@ class BertTextClassification(Recipe):
                  f" {backbone.hidden_dim}, {backbone.count_params():,} parameters; pooling {pooling}"
                  f"{'' if pooling == 'mean' or entry.pretrained_pooler else ' (the first token)'};"
                  f" sequence_length {cfg.sequence_length}")
-        if self.multi_label:
-            from tl_app.data.label_sets import label_matrix, positive_weights
-
-            self._positive_weights = positive_weights(label_matrix(data.train), cfg.positive_weight,
-                                                      balanced=cfg.class_weight == "auto")
+        self.fit_label_weights(data)  # multi_label: per-label positive weights of the loss
         self._classifier = build_text_classifier(backbone, tokenizer, len(data.class_names), cfg.sequence_length,
                                                  pooling=pooling, dropout=cfg.dropout, regularizer=head_regularizer(cfg),
                                                  name=f"{self.name}_bert", pretrained_pooler=entry.pretrained_pooler,
-                                                 activation="sigmoid" if self.multi_label else "softmax")
+                                                 activation=self.head_activation())
         return self._classifier.model
-
-    # ---- label mode: multi_label trains sigmoid outputs with binary cross-entropy -----------------------
-    def weighs_classes_in_loss(self):
-        return self.multi_label  # class_weight=auto: per-label positive weights in the loss
-
-    def loss(self):
-        if not self.multi_label:
-            return super().loss()
-        from tl_app.engine.losses import WeightedBinaryCrossentropy
-
-        weights = self._positive_weights
-        return WeightedBinaryCrossentropy(None if weights is None else weights.tolist())
-
-    def metrics(self):
-        return ["binary_accuracy", "f1_micro"] if self.multi_label else super().metrics()
 
     # ---- training --------------------------------------------------------
     def phase_fields(self):
