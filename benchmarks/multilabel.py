@@ -69,8 +69,15 @@ def make_rows(found, n, seed):
     return rows
 
 
-def probe(run_dir, seed):
-    """One-vs-rest logistic regression on the run's frozen mean-pooled features (the feature store's)."""
+def probe(run_dir, seed, recipe_name="text_csv", keys=("data_dir", "preset", "label_mode", "label_column",
+                                                        "sequence_length", "seed", "validation_fraction", "test_fraction")):
+    """One-vs-rest logistic regression on the run's frozen features (its head phase's extractor and feature store).
+
+    Args:
+        run_dir: the run; its config.json gives the recipe's `keys`.
+        seed: of the regressions.
+        recipe_name, keys: the recipe and the config fields that decide its data and features.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import average_precision_score, f1_score
 
@@ -81,9 +88,8 @@ def probe(run_dir, seed):
 
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
         config = json.load(f)
-    recipe = registry.get("text_csv")(None)
-    for key in ("data_dir", "preset", "label_mode", "label_column", "sequence_length", "seed", "validation_fraction",
-                "test_fraction"):
+    recipe = registry.get(recipe_name)(None)
+    for key in keys:
         setattr(recipe.config, key, config[key])
     data = recipe.load_data()
     model = recipe.build_model(data)

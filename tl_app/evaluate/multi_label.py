@@ -13,16 +13,14 @@ figures at one threshold of 0.5 for comparison (`f1_micro_at_0.5`, `f1_macro_at_
 The class `MultiLabelEvaluation` answers what the run's stages ask of an `evaluation.Evaluation`.
 """
 import csv
-import os
 import warnings
-from dataclasses import dataclass, field
-from typing import Dict
+from dataclasses import dataclass
 
 import numpy as np
 
-from tl_app import atomic
 from tl_app.data.label_sets import label_set_text
 from tl_app.evaluate import tables
+from tl_app.evaluate.evaluation import Evaluation
 from tl_app.evaluate.predictions import Predictions
 
 PER_LABEL = ("precision", "recall", "f1", "support", "ap", "threshold", "frequency")
@@ -147,29 +145,20 @@ class LabelSetPredictions(Predictions):
 
 
 @dataclass
-class MultiLabelEvaluation:
-    """Metrics and figures of one `LabelSetPredictions` (what the run's stages ask of an evaluation).
+class MultiLabelEvaluation(Evaluation):
+    """Metrics and figures of one `LabelSetPredictions`; files and tables as `evaluation.Evaluation` writes them.
 
     Args:
         predictions: labels, probabilities, thresholds, references.
         metrics: flat name -> value (`multi_label_metrics`, with `loss` when the caller gave one).
-        cooccurrence: [L, L] counts of the split's true labels.
+        confusion: None (a multi-label split has no confusion matrix).
         figures: name -> PNG bytes, once rendered.
+        cooccurrence: [L, L] counts of the split's true labels.
     """
 
-    predictions: LabelSetPredictions
-    metrics: Dict[str, float]
-    cooccurrence: np.ndarray
-    figures: Dict[str, bytes] = field(default_factory=dict)
+    cooccurrence: np.ndarray = None
+    files = FILES
     per_class_heading = "Per label"  # report.md's section
-
-    @property
-    def split(self):
-        return self.predictions.split
-
-    @property
-    def class_names(self):
-        return self.predictions.class_names
 
     @property
     def thresholds(self):
@@ -186,9 +175,6 @@ class MultiLabelEvaluation:
 
     def example_indices(self, limit=16):
         return [int(i) for i in self.predictions.mistakes(limit)]
-
-    def metrics_table(self):
-        return tables.metrics_table(self.metrics, self.split)
 
     def _per_label(self):
         headers = ["label", *PER_LABEL]
@@ -214,23 +200,6 @@ class MultiLabelEvaluation:
             return "No mistakes."
         return tables.markdown_table(["index", "input", "true", "predicted", "wrong labels"], rows)
 
-    def write(self, directory):
-        self.write_data(directory)
-        return self.write_figures(directory)
-
-    def write_data(self, directory):
-        """metrics.json (atomically) and predictions.csv."""
-        atomic.write_json(os.path.join(directory, "metrics.json"), self.metrics)
-        self.predictions.write_csv(os.path.join(directory, "predictions.csv"))
-
-    def write_figures(self, directory):
-        written = {}
-        for name, png in self.figures.items():
-            with open(os.path.join(directory, FILES[name]), "wb") as f:
-                f.write(png)
-            written[name] = FILES[name]
-        return written
-
 
 def evaluate_label_sets(predictions, thresholds, loss=None):
     """The `MultiLabelEvaluation` of `predictions` (multi-hot labels) at per-label `thresholds`.
@@ -246,7 +215,7 @@ def evaluate_label_sets(predictions, thresholds, loss=None):
     found = multi_label_metrics(p.labels, p.probabilities, p.thresholds, p.class_names)
     if loss is not None:
         found = {"map": found.pop("map"), "loss": float(loss), **found}
-    return MultiLabelEvaluation(p, found, cooccurrence(p.labels))
+    return MultiLabelEvaluation(p, found, None, cooccurrence=cooccurrence(p.labels))
 
 
 def single_label_names_error(names):
