@@ -152,14 +152,15 @@ def test_image_csv_multi_label_run(workdir, cli):
     data = write_label_set_images(str(workdir / "colors"))
     result = cli("run", "image_csv", "--data-dir", data, "--set", "label_mode=multi_label", "--set", "alpha=0.35",
                  "--set", "image_size=32", "--set", "weights=none", "--set", "epochs=2", "--set", "fine_tune_epochs=0",
-                 "--set", "positive_weight=2", "--no-export")
+                 "--set", "positive_weight=2", "--set", "fixed_threshold=0.5", "--no-export")
     assert result.exit_code == 0, result.output
     assert "3 labels, 1.50 per row on average (blue 18, green 18, red 18)" in result.output
     (run,) = (workdir / "runs" / "image_csv").iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"map", "f1_micro", "threshold/red", "support/blue"} <= set(metrics) and "accuracy" not in metrics
     thresholds = json.loads((run / "thresholds.json").read_text())
-    assert thresholds["labels"] == ["blue", "green", "red"]
+    assert thresholds["labels"] == ["blue", "green", "red"] and thresholds["thresholds"] == [0.5, 0.5, 0.5]
+    assert metrics["f1_micro"] == metrics["f1_micro_at_0.5"]
     assert (run / "predictions.csv").read_text().splitlines()[0].startswith("index,input,true,predicted,exact")
 
 

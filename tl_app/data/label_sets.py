@@ -39,6 +39,7 @@ class LabelModeConfig(RecipeConfig):
     allow_empty_labels: bool = False  # multi_label: keep rows with no label ("none of them"); else counted as bad rows
     positive_weight: float = 1.0  # multi_label: weight of each label's positive term in binary cross-entropy
     threshold_floor: float = 0.1  # multi_label: per-label thresholds tuned on validation never go below this
+    fixed_threshold: Optional[float] = None  # multi_label: one threshold for every label instead (e.g. 0.5)
 
 
 def is_multi_label(config):
@@ -66,6 +67,9 @@ def check_label_mode(config, recipe_name, reads_label_sets):
         raise UserError(f"--set positive_weight={config.positive_weight}: must be above 0 (1 = unweighted).")
     if not 0.0 <= config.threshold_floor < 1.0:
         raise UserError(f"--set threshold_floor={config.threshold_floor}: must be in [0, 1).")
+    if config.fixed_threshold is not None and not 0.0 < config.fixed_threshold < 1.0:
+        raise UserError(f"--set fixed_threshold={config.fixed_threshold}: must be in (0, 1), or none to tune one"
+                        " threshold per label on validation.")
 
 
 def check_separator(values, separator, where):

@@ -68,6 +68,9 @@ def choose_thresholds(labels, probabilities, floor=0.1):
 
 
 def thresholds_record(class_names, thresholds, floor, split="validation"):
-    """thresholds.json's content: `{"labels": [...], "thresholds": [...], "chosen_on", "floor"}` in labels.txt's order."""
+    """thresholds.json's content: `{"labels": [...], "thresholds": [...], "chosen_on", "rule", "floor"}` in labels.txt's
+    order; `split=None`: one fixed threshold for every label (config `fixed_threshold`)."""
+    rule = ("per label, the threshold maximizing F1 on the split, at least the floor" if split else
+            "one fixed threshold for every label (fixed_threshold)")
     return {"labels": list(class_names), "thresholds": [float(t) for t in thresholds], "chosen_on": split,
-            "rule": "per label, the threshold maximizing F1 on the split, at least the floor", "floor": float(floor)}
+            "rule": rule, "floor": float(floor)}

@@ -39,21 +39,30 @@ def evaluate_test_split(ctx):
 
 
 def evaluate_multi_label(ctx, predictions, loss):
-    """Thresholds chosen on validation (thresholds.json in the run directory), the test split judged at them."""
+    """Thresholds chosen on validation (or `fixed_threshold` for all), saved as thresholds.json in the run directory;
+    the test split judged at them."""
     from tl_app.evaluate.multi_label import evaluate_label_sets
     from tl_app.evaluate.thresholds import THRESHOLDS_FILE, choose_thresholds, thresholds_record
 
-    data, floor = ctx.data, ctx.config.threshold_floor
-    validation, _ = predict(ctx.model, data.validation, ctx.trainer.replica_batch_size, data.class_names,
-                            split="validation")
-    thresholds = choose_thresholds(validation.labels, validation.probabilities, floor).astype("float32")
-    shown = ", ".join(f"{name} {t:.3f}" for name, t in zip(data.class_names, thresholds))
-    log.info(f"per-label thresholds (best F1 on {len(validation.labels)} validation examples, floor {floor}): {shown}")
+    import numpy as np
+
+    data, floor, fixed = ctx.data, ctx.config.threshold_floor, ctx.config.fixed_threshold
+    if fixed is not None:  # one threshold for every label, as the user asked
+        thresholds = np.full(len(data.class_names), fixed, np.float32)
+        record = thresholds_record(data.class_names, thresholds, floor, split=None)
+        log.info(f"thresholds: {fixed} for every label (fixed_threshold)")
+    else:
+        validation, _ = predict(ctx.model, data.validation, ctx.trainer.replica_batch_size, data.class_names,
+                                split="validation")
+        thresholds = choose_thresholds(validation.labels, validation.probabilities, floor).astype(np.float32)
+        record = thresholds_record(data.class_names, thresholds, floor)
+        shown = ", ".join(f"{name} {t:.3f}" for name, t in zip(data.class_names, thresholds))
+        log.info(f"per-label thresholds (best F1 on {len(validation.labels)} validation examples, floor {floor}):"
+                 f" {shown}")
     if ctx.is_chief:
         from tl_app import atomic
 
-        atomic.write_json(os.path.join(ctx.run_dir, THRESHOLDS_FILE),
-                          thresholds_record(data.class_names, thresholds, floor))
+        atomic.write_json(os.path.join(ctx.run_dir, THRESHOLDS_FILE), record)
     return evaluate_label_sets(predictions, thresholds, loss=loss)
 
 

@@ -41,7 +41,9 @@ def multi_label_thresholds(ctx):
         return None
     evaluation = ctx.evaluation
     if getattr(evaluation, "thresholds", None) is not None:
-        return thresholds_record(ctx.data.class_names, evaluation.thresholds, ctx.config.threshold_floor)
+        fixed = ctx.config.fixed_threshold is not None
+        return thresholds_record(ctx.data.class_names, evaluation.thresholds, ctx.config.threshold_floor,
+                                 split=None if fixed else "validation")
     path = os.path.join(ctx.run_dir or "", THRESHOLDS_FILE)
     if not os.path.isfile(path):
         raise UserError(f"{path}: missing; a multi_label export needs the per-label thresholds its run chose on"
