@@ -167,3 +167,12 @@ def test_image_csv_multi_label_run(workdir, cli):
 def test_multi_label_on_image_folder(workdir, cli, tmp_path):
     assert_one_line_error(cli("run", "image_folder", "--data-dir", str(tmp_path), "--set", "label_mode=multi_label"),
                           "image_folder reads one label per example", "image_csv")
+
+
+@pytest.mark.parametrize("name", ["tl_app.data.label_sets", "tl_app.evaluate.thresholds", "tl_app.evaluate.multi_label"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
