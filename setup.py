@@ -65,6 +65,7 @@ setup(
             "fashion_mnist = tl_app.recipes.mnist:FashionMnist",
             "cifar10 = tl_app.recipes.cifar10:Cifar10",
             "image_folder = tl_app.recipes.image_folder:ImageFolder",
+            "image_csv = tl_app.recipes.image_csv:ImageCsv",
             "sst2 = tl_app.recipes.sst2:Sst2",
             "text_folder = tl_app.recipes.text_folder:TextFolder",
             "text_csv = tl_app.recipes.text_csv:TextCsv",

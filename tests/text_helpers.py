@@ -61,3 +61,23 @@ def write_text_csv(path, n=80, seed=0, delimiter=",", text_column="review", labe
         for i, (text, label) in enumerate(zip(texts, labels)):
             writer.writerow([i, text, "pos" if label else "neg"])
     return str(path)
+
+
+LABEL_CUES = {"aside": [","], "complaint": NEGATIVE, "praise": POSITIVE}
+
+
+def write_label_set_csv(path, n=90, seed=0, separator=";"):
+    """A multi-label CSV (`text,labels`): each text holds the cue words of its one or two labels (LABEL_CUES)."""
+    rng = np.random.default_rng(seed)
+    names = sorted(LABEL_CUES)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "labels"])
+        for i in range(n):
+            chosen = [names[i % 3]] + ([names[(i + 1 + i // 3 % 2) % 3]] if i % 2 else [])
+            words = list(rng.choice(FILLER, rng.integers(4, 9)))
+            for name in chosen:
+                for _ in range(2):
+                    words.insert(int(rng.integers(len(words) + 1)), str(rng.choice(LABEL_CUES[name])))
+            writer.writerow([" ".join(words) + " .", separator.join(chosen)])
+    return str(path)

@@ -38,6 +38,8 @@ class DataSplits:
     notes: List[str] = field(default_factory=list)
     # Per test example, in order: what a person would look up (a file path, a text excerpt); None: the index.
     test_references: Optional[List[str]] = None
+    # "single_label" (int labels [N]) or "multi_label" (multi-hot float labels [N, L]: tl_app.data.label_sets).
+    label_mode: str = "single_label"
 
 
 @dataclass
@@ -185,6 +187,11 @@ class Recipe:
     def augment(self, batched_dataset):
         """Training-only augmentation of batched `(inputs, label)` data. Default: none."""
         return batched_dataset
+
+    def weighs_classes_in_loss(self):
+        """Whether `loss()` itself applies class_weight=auto (e.g. per-label positive weights of a multi-label
+        head), so the trainer passes Keras no `class_weight`. Default: False."""
+        return False
 
     def loss(self):
         import keras

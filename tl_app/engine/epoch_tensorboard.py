@@ -80,11 +80,18 @@ class EpochTensorBoard(keras.callbacks.TensorBoard):
         labels, probabilities = predict_batches(call, validation, desc=f"validating phase {info.phase.name}")
         if not len(labels):
             return
-        evaluation = evaluate(Predictions(labels, probabilities, info.class_names, split="validation"))
+        predictions = Predictions(labels, probabilities, info.class_names, split="validation")
         title = f"validation after phase '{info.phase.name}' (epoch {info.last_epoch + 1})"
+        if labels.ndim == 2:  # multi-hot labels: per-label figures at 0.5 (thresholds are chosen after training)
+            from tl_app.evaluate.multi_label import evaluate_label_sets
+
+            evaluation = evaluate_label_sets(predictions, [0.5] * labels.shape[1]).render()
+            images = {"pr_curves": evaluation.figures["pr_curves"]}
+        else:
+            evaluation = evaluate(predictions)
+            images = {"confusion_matrix": confusion_matrix_png(evaluation.confusion, info.class_names, title)}
         val_writer = writer(os.path.join(self.log_dir, "validation"))
-        write_images(val_writer, {"confusion_matrix": confusion_matrix_png(evaluation.confusion, info.class_names,
-                                                                           title)}, info.last_epoch)
+        write_images(val_writer, images, info.last_epoch)
         write_texts(val_writer, {"per_class": f"**{title}**\n\n" + evaluation.per_class_markdown()}, info.last_epoch)
         val_writer.close()
 

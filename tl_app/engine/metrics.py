@@ -11,8 +11,9 @@ import numpy as np
 from keras import ops
 
 F1_MACRO = "f1_macro"
+F1_MICRO = "f1_micro"  # multi-hot labels (several labels per example), sigmoid outputs at 0.5
 # Names that are better when higher (early stopping's direction); losses are better lower.
-HIGHER_IS_BETTER = ("accuracy", "acc", "sparse_categorical_accuracy", F1_MACRO)
+HIGHER_IS_BETTER = ("accuracy", "acc", "sparse_categorical_accuracy", F1_MACRO, F1_MICRO, "binary_accuracy")
 
 
 class MacroF1Score(keras.metrics.F1Score):
@@ -47,13 +48,38 @@ class MacroF1Score(keras.metrics.F1Score):
         return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype}
 
 
+class MicroF1Score(keras.metrics.F1Score):
+    """Micro-averaged F1 of multi-hot labels [N, L] and sigmoid outputs thresholded at 0.5.
+
+    Args:
+        num_classes: the model's output width (labels); variables built now, in the strategy scope.
+        name: the name in the logs (`f1_micro`, `val_f1_micro`).
+
+    Examples:
+        >>> import numpy as np
+        >>> metric = MicroF1Score(num_classes=2)
+        >>> metric.update_state(np.array([[1, 1], [0, 1]]), np.array([[0.9, 0.2], [0.1, 0.8]]))
+        >>> round(float(metric.result()), 4)
+        0.8
+    """
+
+    def __init__(self, num_classes, name=F1_MICRO, dtype=None):
+        super().__init__(average="micro", threshold=0.5, name=name, dtype=dtype)
+        self.num_classes = int(num_classes)
+        self._build((None, self.num_classes), (None, self.num_classes))
+
+    def get_config(self):
+        return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype}
+
+
 def name_of(metric):
     """The name a metric logs under (a string as given, else the object's `name`)."""
     return metric if isinstance(metric, str) else getattr(metric, "name", type(metric).__name__)
 
 
 def keras_metrics(metrics, num_classes):
-    """The recipe's metrics for `model.compile`: `"f1_macro"` becomes a `MacroF1Score` for `num_classes`.
+    """The recipe's metrics for `model.compile`: `"f1_macro"` becomes a `MacroF1Score` for `num_classes`,
+    `"f1_micro"` a `MicroF1Score`.
 
     Call inside the strategy's scope (the metric's variables are created here).
 
@@ -61,7 +87,9 @@ def keras_metrics(metrics, num_classes):
         metrics: the recipe's `metrics()` (names and/or Keras metric objects).
         num_classes: the model's output width.
     """
-    return [MacroF1Score(num_classes) if metric == F1_MACRO else metric for metric in metrics or []]
+    built = {F1_MACRO: MacroF1Score, F1_MICRO: MicroF1Score}
+    return [built[metric](num_classes) if isinstance(metric, str) and metric in built else metric
+            for metric in metrics or []]
 
 
 def monitor_mode(monitor):

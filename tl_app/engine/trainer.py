@@ -152,7 +152,7 @@ class Trainer:
     def class_weight(self):
         """`{class: weight}` for config class_weight='auto' (balanced from the train labels), else None."""
         cfg = self.recipe.config
-        if cfg.class_weight != "auto":
+        if cfg.class_weight != "auto" or self.recipe.weighs_classes_in_loss():
             return None
         if self._class_weight is None:
             self._class_weight = balanced_class_weights(labels_of(self.data.train), len(self.data.class_names))

@@ -37,6 +37,7 @@ class Evaluation:
     metrics: Dict[str, float]
     confusion: np.ndarray
     figures: Dict[str, bytes] = field(default_factory=dict)
+    files = FILES  # figure name -> file name (a subclass draws other figures)
 
     @property
     def split(self):
@@ -103,9 +104,9 @@ class Evaluation:
         """The rendered figures as PNG files in `directory`; returns `{figure: file name}`."""
         written = {}
         for name, png in self.figures.items():
-            with open(os.path.join(directory, FILES[name]), "wb") as f:
+            with open(os.path.join(directory, self.files[name]), "wb") as f:
                 f.write(png)
-            written[name] = FILES[name]
+            written[name] = self.files[name]
         return written
 
 

@@ -190,7 +190,15 @@ def evaluate_export(model_dir, data_dir=None, split="test", out=None, logdir="ru
     directory = output_dir(out, logdir, recipe.name)
     log.info(f"evaluating {export.path} (recipe {recipe.name}) on the {split_name} split; writing to {directory}")
     predictions = predict_export(export, dataset, recipe.config.batch_size, references, split_name)
-    evaluation = evaluate(predictions, loss=float(recipe.loss()(predictions.labels, predictions.probabilities)))
+    loss = float(recipe.loss()(predictions.labels, predictions.probabilities))
+    thresholds = os.path.join(export.path, "assets.extra", "thresholds.json")
+    if data.label_mode == "multi_label" and os.path.isfile(thresholds):  # judged at the export's own thresholds
+        from tl_app.evaluate.multi_label import evaluate_label_sets
+
+        with open(thresholds, encoding="utf-8") as f:
+            evaluation = evaluate_label_sets(predictions, np.float32(json.load(f)["thresholds"]), loss=loss)
+    else:
+        evaluation = evaluate(predictions, loss=loss)
     evaluation.render(image_examples(dataset, evaluation))
     files = evaluation.write(directory)
     defaults = config_lib.to_dict(recipe.default_config())

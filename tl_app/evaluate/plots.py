@@ -1,4 +1,5 @@
-"""The figures of an evaluation, as PNG bytes: confusion matrix, reliability diagram, training curves, examples.
+"""The figures of an evaluation, as PNG bytes: confusion matrix, reliability diagram, PR curves per label,
+training curves, examples.
 
 matplotlib's object API (a `Figure` rendered by the Agg canvas): no pyplot
 figure, no global backend switch, so a notebook that imports tl_app keeps its
@@ -76,6 +77,26 @@ def reliability_png(edges, counts, accuracy, confidence, ece, title="reliability
     return _png(fig)
 
 
+def pr_curves_png(labels, probabilities, thresholds, class_names, title="precision-recall per label"):
+    """Multi-label: each label's precision-recall curve (scikit-learn's), its chosen threshold marked as a dot."""
+    from sklearn.metrics import precision_recall_curve
+
+    fig = _figure(6.0, 5.0)
+    fig.subplots_adjust(left=0.12, right=0.70, bottom=0.11, top=0.93)
+    axes = fig.subplots()
+    labels, probabilities = np.asarray(labels), np.asarray(probabilities)
+    for j, name in enumerate(class_names):
+        if not labels[:, j].any():
+            continue  # no positive in the split: no curve
+        precision, recall, cuts = precision_recall_curve(labels[:, j], probabilities[:, j])
+        line, = axes.plot(recall, precision, linewidth=1.2, label=str(name)[:24])
+        at = min(int(np.searchsorted(cuts, thresholds[j])), len(cuts) - 1) if len(cuts) else 0
+        axes.plot([recall[at]], [precision[at]], "o", color=line.get_color(), markersize=4)
+    axes.set(xlim=(0, 1.01), ylim=(0, 1.02), xlabel="recall", ylabel="precision", title=title)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
+    return _png(fig)
+
+
 def training_curves_png(epochs, phases, title="training"):
     """Loss, accuracy and learning rate per epoch, train and validation, with the phases marked.
 
@@ -88,7 +109,10 @@ def training_curves_png(epochs, phases, title="training"):
     fig = _figure(10.0, 3.6)
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.14, top=0.78, wspace=0.28)
     axes = fig.subplots(1, 3)
-    for ax, (metric, label) in zip(axes, (("loss", "loss"), ("accuracy", "accuracy"),
+    # Multi-label runs log no accuracy: their middle chart is micro F1 at 0.5.
+    second = "accuracy" if any(tag.endswith("/accuracy") for tag in epochs) or not any(
+        tag.endswith("/f1_micro") for tag in epochs) else "f1_micro"
+    for ax, (metric, label) in zip(axes, (("loss", "loss"), (second, second.replace("_", " ")),
                                           ("learning_rate", "learning rate"))):
         for split, style in (("train", "-"), ("validation", "--")):
             series = epochs.get(f"{split}/{metric}", {})

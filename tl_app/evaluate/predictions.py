@@ -21,11 +21,12 @@ def _known_length(batches):
 
 
 def predict_batches(call, batches, desc="predicting"):
-    """(labels [N], probabilities [N, C]) from `call(x)` over batched `(x, y)` data."""
+    """(labels [N] (multi-hot [N, L] stay 2-D), probabilities [N, C]) from `call(x)` over batched `(x, y)` data."""
     labels, probabilities = [], []
     for x, y in progress(batches, total=_known_length(batches), desc=desc):
         probabilities.append(np.asarray(call(x), np.float32))
-        labels.append(np.asarray(y).reshape(-1))
+        y = np.asarray(y)
+        labels.append(y if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1))
     if not labels:
         return np.zeros([0], np.int64), np.zeros([0, 0], np.float32)
     return np.concatenate(labels).astype(np.int64), np.concatenate(probabilities)

@@ -75,7 +75,8 @@ def report_markdown(evaluation, title, facts=(), config_rows=(), figure_files=No
     overall = [[name, f"{value:.4f}"] for name, value in tables.overall(evaluation.metrics)]
     lines += ["", f"## Metrics on the {split} split ({len(evaluation.predictions.labels)} examples)", "",
               tables.markdown_table(["metric", "value"], overall),
-              "", "## Per class", "", evaluation.per_class_markdown()]
+              "", f"## {getattr(evaluation, 'per_class_heading', 'Per class')}", "",
+              evaluation.per_class_markdown()]
     if curves_file:
         lines += ["", "## Training curves", "", f"![training curves]({curves_file})"]
     if "confusion_matrix" in figure_files:
@@ -85,6 +86,9 @@ def report_markdown(evaluation, title, facts=(), config_rows=(), figure_files=No
         lines += ["", "## Calibration", "", f"Expected calibration error: {evaluation.metrics['ece']:.4f} (15 bins of"
                   " top-class confidence; 0 is perfectly calibrated).", "",
                   f"![reliability diagram]({figure_files['reliability']})"]
+    if "pr_curves" in figure_files:
+        lines += ["", "## Precision-recall per label", "", "Dots: the per-label thresholds chosen on validation"
+                  " (`threshold/<label>` in the table above).", "", f"![precision-recall curves]({figure_files['pr_curves']})"]
     if "examples" in figure_files:
         lines += ["", "## Examples", "", "The most confident mistakes first (red), then correct predictions (green).",
                   "", f"![examples]({figure_files['examples']})"]

@@ -20,27 +20,47 @@ import numpy as np
 LATENCY_WARMUP = 5
 
 
-def classification_metrics(labels, probabilities, class_names):
+def classification_metrics(labels, probabilities, class_names, thresholds=None):
     """Test figures of a classifier from what it predicted: accuracy and macro-averaged F1.
 
+    Multi-label (`labels` multi-hot [N, L]): a label is predicted when its probability is at least its
+    `thresholds` entry (the export's thresholds.json; 0.5 without); `accuracy` is then subset accuracy
+    (every label right), and `f1_micro` is added.
+
     Args:
-        labels: int [N] true class ids.
+        labels: int [N] true class ids, or multi-hot [N, L].
         probabilities: float [N, C] predicted probabilities.
         class_names: index -> name (C of them).
+        thresholds: float [L] per-label thresholds (multi-label only).
 
     Examples:
         >>> classification_metrics([0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], ["a", "b"])["accuracy"]
         0.6666666666666666
+        >>> classification_metrics([[1, 1], [0, 1]], [[0.9, 0.3], [0.1, 0.8]], ["a", "b"], [0.5, 0.25])["accuracy"]
+        1.0
     """
     from sklearn.metrics import accuracy_score, f1_score
 
     labels = np.asarray(labels)
+    if labels.ndim == 2:
+        predicted = predicted_labels(probabilities, thresholds)
+        labels = labels.astype(bool)
+        return {"accuracy": float(accuracy_score(labels, predicted)),
+                "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
+                "f1_micro": float(f1_score(labels, predicted, average="micro", zero_division=0))}
     predicted = np.asarray(probabilities).argmax(axis=-1)
     return {
         "accuracy": float(accuracy_score(labels, predicted)),
         "macro_f1": float(f1_score(labels, predicted, labels=list(range(len(class_names))), average="macro",
                                    zero_division=0)),
     }
+
+
+def predicted_labels(probabilities, thresholds=None):
+    """bool [N, L]: multi-label decisions, each label's probability at least its threshold (0.5 when None)."""
+    probabilities = np.asarray(probabilities, np.float32)
+    cut = np.full(probabilities.shape[-1], 0.5, np.float32) if thresholds is None else np.asarray(thresholds, np.float32)
+    return probabilities >= cut
 
 
 def p50_ms(call, feeds, runs):

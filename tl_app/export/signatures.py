@@ -4,6 +4,11 @@ Every classification export returns the same outputs, whatever its input:
 `probabilities` (float32 [N, C]), `class_id` (int64 [N]) and `class_name`
 (string [N]). A family builds its signatures with `classification_signature`
 (raw input -> optional in-graph preprocessing -> model -> those outputs).
+
+A multi-label export (`label_mode=multi_label`: sigmoid outputs) returns instead `probabilities`
+(float32 [N, L]) and `predicted` (bool [N, L]: each label's probability at least its threshold,
+the thresholds chosen on validation and held in the graph): `with_thresholds` wraps the family's
+signatures so.
 """
 from dataclasses import dataclass
 from typing import Any, Callable, List
@@ -58,3 +63,39 @@ def classification_signature(model, class_names, input_spec, preprocess=None):
         return classification_outputs(model(x, training=False), names)
 
     return ServingSignature(fn=serve, input_signature=[input_spec])
+
+
+def multi_label_outputs(probabilities, thresholds):
+    """`probabilities` float32 [N, L] and `predicted` bool [N, L] (probabilities >= the per-label `thresholds`)."""
+    import tensorflow as tf
+
+    probabilities = tf.cast(probabilities, tf.float32)
+    return {"probabilities": probabilities, "predicted": tf.greater_equal(probabilities, thresholds)}
+
+
+def with_thresholds(signatures, thresholds):
+    """The signatures with multi-label outputs (`multi_label_outputs`) in place of the class outputs.
+
+    Args:
+        signatures: name -> `ServingSignature` whose outputs hold `probabilities` (sigmoid, [N, L]).
+        thresholds: one float per label, in labels.txt's order; a constant of the exported graph.
+
+    Examples:
+        >>> import numpy as np, tensorflow as tf
+        >>> plain = ServingSignature(lambda x: {"probabilities": x}, [tf.TensorSpec([None, 2], tf.float32)])
+        >>> wrapped = with_thresholds({"serving_default": plain}, [0.5, 0.2])["serving_default"]
+        >>> wrapped.fn(tf.constant([[0.6, 0.1], [0.4, 0.3]]))["predicted"].numpy().tolist()
+        [[True, False], [False, True]]
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    cut = tf.constant(np.asarray(thresholds, np.float32))
+
+    def wrap(signature):
+        def serve(*inputs):
+            return multi_label_outputs(signature.fn(*inputs)["probabilities"], cut)
+
+        return ServingSignature(fn=serve, input_signature=signature.input_signature)
+
+    return {name: wrap(signature) for name, signature in signatures.items()}

@@ -202,11 +202,16 @@ def write_tflite_package(export_dir, modes, recipe, data=None, calibration_sampl
             _write_text(tmp, name, content)
         description = _input_description(spec, models, class_names)
         description["source"] = export_dir
+        thresholds = _thresholds(export_dir)
+        if thresholds is not None:  # a multi-label export: the decisions its serving signature makes
+            description["output"] = ("probabilities [1, labels] (sigmoid): label i applies when probabilities[i] >="
+                                     " thresholds[i]; index i is line i of labels.txt")
+            description["thresholds"] = thresholds
         _write_text(tmp, INPUT_JSON, json.dumps(description, indent=2) + "\n")
         rows = []
         if evaluate:
             report = tflite_report.evaluate(export_dir, reference, source, spec, feed, files, data, class_names,
-                                            latency_runs)
+                                            latency_runs, thresholds=thresholds)
             rows = report["rows"]
             _write_text(tmp, EVALUATION_JSON, json.dumps(report, indent=2) + "\n")
         final = savedmodel.publish(tmp, base)
@@ -220,6 +225,15 @@ def write_tflite_package(export_dir, modes, recipe, data=None, calibration_sampl
         staging.close()
         if created_base and not os.listdir(base):  # a failed first conversion leaves no empty <model>-tflite
             os.rmdir(base)
+
+
+def _thresholds(export_dir):
+    """A multi-label export's per-label thresholds (assets.extra/thresholds.json), or None."""
+    path = os.path.join(export_dir, savedmodel.ASSETS_EXTRA, "thresholds.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)["thresholds"]
 
 
 def _write_text(directory, name, content):

@@ -12,7 +12,7 @@ import platform
 
 import numpy as np
 
-from tl_app.export.litert_eval import LiteRTModel, classification_metrics, p50_ms
+from tl_app.export.litert_eval import LiteRTModel, classification_metrics, p50_ms, predicted_labels
 from tl_app.export.saved_export import saved_model_bytes
 
 LATENCY_RUNS = 100
@@ -63,7 +63,7 @@ def _reference_call(reference, spec, feed):
     return call
 
 
-def evaluate(export_dir, reference, source, spec, feed, files, data, class_names, latency_runs=None):
+def evaluate(export_dir, reference, source, spec, feed, files, data, class_names, latency_runs=None, thresholds=None):
     """The evaluation report (what evaluation.json holds); see the module docstring.
 
     Args:
@@ -76,6 +76,7 @@ def evaluate(export_dir, reference, source, spec, feed, files, data, class_names
         data: the recipe's `DataSplits` (its test split is used).
         class_names: index -> name.
         latency_runs: timed calls per model (default LATENCY_RUNS).
+        thresholds: a multi-label export's per-label thresholds (thresholds.json), else None.
     """
     import tensorflow as tf
 
@@ -94,11 +95,12 @@ def evaluate(export_dir, reference, source, spec, feed, files, data, class_names
             for mode, model in models.items():
                 predicted[mode].append(model.predict(one))
     labels, expected = np.concatenate(labels), np.concatenate(expected)
-    reference_ids = expected.argmax(-1)
+    multi = labels.ndim == 2  # multi-hot labels: agreement is the share of identical label sets
+    reference_ids = predicted_labels(expected, thresholds) if multi else expected.argmax(-1)
     signature = source.signatures[spec.signature]
     tensors = [{name: tf.constant(value) for name, value in one.items()} for one in timed]
     rows = [{"model": "SavedModel", "mode": "savedmodel", "file": export_dir, "size_bytes": saved_model_bytes(export_dir),
-             **classification_metrics(labels, expected, class_names), "agreement": 1.0,
+             **classification_metrics(labels, expected, class_names, thresholds), "agreement": 1.0,
              "p50_ms": p50_ms(lambda one: signature(**one), tensors, runs)}]
     float_size = os.path.getsize(files["none"]) if "none" in files else None
     for mode, model in models.items():
@@ -107,8 +109,9 @@ def evaluate(export_dir, reference, source, spec, feed, files, data, class_names
         size = os.path.getsize(files[mode])
         rows.append({"model": "TFLite", "mode": mode, "file": os.path.basename(files[mode]), "size_bytes": size,
                      "size_vs_float32": size / float_size if float_size else None,
-                     **classification_metrics(labels, probabilities, class_names),
-                     "agreement": float(np.mean(probabilities.argmax(-1) == reference_ids)),
+                     **classification_metrics(labels, probabilities, class_names, thresholds),
+                     "agreement": float(np.mean(np.all(predicted_labels(probabilities, thresholds) == reference_ids, -1)
+                                                if multi else probabilities.argmax(-1) == reference_ids)),
                      "p50_ms": p50_ms(model.run, ready, runs)})
     return {"source": export_dir, "split": data.test_split_name, "examples": int(len(labels)),
             "reference_signature": spec.reference_signature, "latency_signature": spec.signature,

@@ -42,9 +42,10 @@ from tl_app.image import augmentation, unfreezing
 from tl_app.image.config import ImageConfig
 from tl_app.image.model import build_image_classifier
 from tl_app.phase_fields import PhaseFields
+from tl_app.data.label_sets import LabelSetHead
 from tl_app.recipe import DataSplits, FeatureCache, Phase, Recipe
 
-class ImageClassification(Recipe):
+class ImageClassification(LabelSetHead, Recipe):
     """Base of the image recipes: a pretrained base (`base`), new softmax head, phases, image exports.
 
     Subclasses implement `load_images()` returning unbatched `(float32 [H, W, 3]
@@ -82,7 +83,9 @@ class ImageClassification(Recipe):
     def load_data(self) -> DataSplits:
         self._check_config()
         self._weights = self._resolve_weights()  # seconds, before reading any data
-        return self.load_images()
+        data = self.load_images()
+        self.check_label_mode_of(data)
+        return data
 
     def reuse_data(self, data):
         """The images do not depend on the base (its preprocessing is inside the model): `data` as they are,
@@ -166,9 +169,10 @@ class ImageClassification(Recipe):
         log.info(f"base: {backbone.name} ({backbone.architecture}){width} at {cfg.image_size} px, preprocessing"
                  f" {backbone.preprocessing}; weights: {resolved.description}")
         base = build_base(resolved, backbone, cfg.alpha, cfg.image_size)
+        self.fit_label_weights(data)  # multi_label: per-label positive weights of the loss
         self._classifier = build_image_classifier(
             base, len(data.class_names), cfg.image_size, dropout=cfg.dropout, regularizer=head_regularizer(cfg),
-            name=f"{self.name}_{backbone.name}", backbone=backbone)
+            name=f"{self.name}_{backbone.name}", backbone=backbone, activation=self.head_activation())
         return self._classifier.model
 
     # ---- training --------------------------------------------------------

@@ -2,11 +2,11 @@
 from dataclasses import dataclass
 from typing import Literal, Optional
 
-from tl_app.config import RecipeConfig
+from tl_app.data.label_sets import LabelModeConfig
 
 
 @dataclass
-class ImageConfig(RecipeConfig):
+class ImageConfig(LabelModeConfig):
     """Config of the image recipes (on top of the fields every recipe has)."""
 
     base: str = "mobilenet_v2"  # the pretrained base: any name `tl-app bases` lists (efficientnet_lite0, xception, ...)

@@ -117,10 +117,16 @@ def load_image_files(files, image_size, keep_pixels=True, desc="reading images")
                   else np.zeros((0, image_size, image_size, 3), np.uint8))
     return LoadedImages(
         paths=[files[i][0] for i in good],
-        labels=np.array([files[i][1] for i in good], dtype=np.int64),
+        labels=_labels([files[i][1] for i in good]),
         pixels=pixels,
         bad=bad,
     )
+
+
+def _labels(values):
+    """int64 class ids [N], or float32 multi-hot [N, L] when each label is a vector (label_mode=multi_label)."""
+    labels = np.array(values)
+    return labels.astype(np.float32) if labels.ndim == 2 else labels.astype(np.int64)
 
 
 def image_dataset(loaded, image_size):
@@ -145,7 +151,8 @@ def describe_files(paths, limit=5):
 
 def _check_splits(source, loaded, class_names):
     """Stop when a class has no training image or a split is empty (after skipping bad files)."""
-    present = set(loaded["train"].labels.tolist())
+    labels = loaded["train"].labels
+    present = set(np.flatnonzero(labels.any(axis=0)).tolist() if labels.ndim == 2 else labels.tolist())
     missing = [name for i, name in enumerate(class_names) if i not in present]
     if missing:
         raise UserError(f"{source}: class(es) {', '.join(missing)} have no readable training images;"
@@ -163,7 +170,8 @@ def image_file_splits(files, class_names, image_size, on_bad_image="skip", keep_
     paths and labels (docs/writing-a-recipe.md), or any list a recipe makes.
 
     Args:
-        files: {"train": [(path, label), ...], "validation": [...], "test": [...]}.
+        files: {"train": [(path, label), ...], "validation": [...], "test": [...]}; a label is a class id,
+            or a multi-hot vector of length len(class_names) (label_mode=multi_label).
         class_names: index = label.
         image_size: side of the square images (aspect ratio not kept).
         on_bad_image: "skip" (count and name them in the notes) or "error" (stop, naming the first).
@@ -194,6 +202,7 @@ def image_file_splits(files, class_names, image_size, on_bad_image="skip", keep_
         class_names=list(class_names),
         notes=notes,
         test_references=list(loaded["test"].paths),
+        label_mode="multi_label" if loaded["train"].labels.ndim == 2 else "single_label",
     )
 
 

@@ -43,7 +43,7 @@ def base_layer_name(backbone_name):
 
 
 def build_image_classifier(base, num_classes, image_size, dropout=0.2, regularizer=None, name="image_classifier",
-                           backbone=None):
+                           backbone=None, activation="softmax"):
     """Wrap a no-top base into the classifier described in the module docstring.
 
     Args:
@@ -55,6 +55,7 @@ def build_image_classifier(base, num_classes, image_size, dropout=0.2, regulariz
         name: the model's name.
         backbone: the `Backbone` the base was built from (preprocessing, pooling, name); None: the
             default base (`mobilenet_v2`).
+        activation: of the head: "softmax" (one class per image) or "sigmoid" (label_mode=multi_label).
     """
     import keras
     from keras import layers
@@ -73,7 +74,7 @@ def build_image_classifier(base, num_classes, image_size, dropout=0.2, regulariz
     # float32 under mixed precision too: these are the features a feature cache stores.
     features = backbone.pooling_layer()(x)
     head_dropout = layers.Dropout(dropout, name="head_dropout")
-    classify = layers.Dense(num_classes, activation="softmax", dtype="float32", kernel_regularizer=regularizer,
+    classify = layers.Dense(num_classes, activation=activation, dtype="float32", kernel_regularizer=regularizer,
                             name="probabilities")
     model = keras.Model(inputs, classify(head_dropout(features)), name=name)
     extractor = keras.Model(inputs, features, name=f"{name}_features")

@@ -23,13 +23,47 @@ from tl_app.pipeline.context import Stage
 
 
 def evaluate_test_split(ctx):
-    """The trained model's `Evaluation` on the test split (metrics with `loss` as Keras computes it)."""
+    """The trained model's `Evaluation` on the test split (metrics with `loss` as Keras computes it).
+
+    Multi-label data (`DataSplits.label_mode`): per-label thresholds are chosen on the validation split
+    first (`evaluate.thresholds`), and the test split is judged at them (`evaluate.multi_label`).
+    """
     data = ctx.data
     # On one device, outside the strategy (no collective): batches of one replica's share of the global batch.
     predictions, traced = predict(ctx.model, data.test, ctx.trainer.replica_batch_size, data.class_names,
                                   data.test_references, split=data.test_split_name)
-    evaluation = evaluate(predictions, loss=keras_loss(ctx.recipe.loss(), ctx.model, predictions))
-    return evaluation, traced
+    loss = keras_loss(ctx.recipe.loss(), ctx.model, predictions)
+    if data.label_mode == "multi_label":
+        return evaluate_multi_label(ctx, predictions, loss), traced
+    return evaluate(predictions, loss=loss), traced
+
+
+def evaluate_multi_label(ctx, predictions, loss):
+    """Thresholds chosen on validation (or `fixed_threshold` for all), saved as thresholds.json in the run directory;
+    the test split judged at them."""
+    from tl_app.evaluate.multi_label import evaluate_label_sets
+    from tl_app.evaluate.thresholds import THRESHOLDS_FILE, choose_thresholds, thresholds_record
+
+    import numpy as np
+
+    data, floor, fixed = ctx.data, ctx.config.threshold_floor, ctx.config.fixed_threshold
+    if fixed is not None:  # one threshold for every label, as the user asked
+        thresholds = np.full(len(data.class_names), fixed, np.float32)
+        record = thresholds_record(data.class_names, thresholds, floor, split=None)
+        log.info(f"thresholds: {fixed} for every label (fixed_threshold)")
+    else:
+        validation, _ = predict(ctx.model, data.validation, ctx.trainer.replica_batch_size, data.class_names,
+                                split="validation")
+        thresholds = choose_thresholds(validation.labels, validation.probabilities, floor).astype(np.float32)
+        record = thresholds_record(data.class_names, thresholds, floor)
+        shown = ", ".join(f"{name} {t:.3f}" for name, t in zip(data.class_names, thresholds))
+        log.info(f"per-label thresholds (best F1 on {len(validation.labels)} validation examples, floor {floor}):"
+                 f" {shown}")
+    if ctx.is_chief:
+        from tl_app import atomic
+
+        atomic.write_json(os.path.join(ctx.run_dir, THRESHOLDS_FILE), record)
+    return evaluate_label_sets(predictions, thresholds, loss=loss)
 
 
 def tensorboard_step(ctx):

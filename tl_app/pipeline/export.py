@@ -4,6 +4,7 @@ Before the version is published the chief adds TF Serving's warmup requests (rea
 examples, `tl_app.export.warmup`) and runs `ctx.before_publish` (the serving check); after it,
 `saved_models/models.config` is rewritten for the models now there (`tl_app.export.models_config`).
 """
+import json
 import os
 
 from tl_app import log
@@ -32,6 +33,34 @@ def write_warmup(ctx, export_dir):
     warmup.write_warmup_file(export_dir, inputs, model_name=ctx.recipe.name, limit=limit)
 
 
+def multi_label_thresholds(ctx):
+    """`thresholds.json`'s record of a multi-label run (from its evaluation, else its run directory), or None."""
+    from tl_app.evaluate.thresholds import THRESHOLDS_FILE, thresholds_record
+
+    if ctx.data.label_mode != "multi_label":
+        return None
+    evaluation = ctx.evaluation
+    if getattr(evaluation, "thresholds", None) is not None:
+        fixed = ctx.config.fixed_threshold is not None
+        return thresholds_record(ctx.data.class_names, evaluation.thresholds, ctx.config.threshold_floor,
+                                 split=None if fixed else "validation")
+    path = os.path.join(ctx.run_dir or "", THRESHOLDS_FILE)
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: missing; a multi_label export needs the per-label thresholds its run chose on"
+                        " validation (run it again).")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def export_signatures(ctx):
+    """The recipe's signatures of the trained model; a multi-label run's return `predicted` by its thresholds."""
+    from tl_app.export import signatures
+
+    found = ctx.recipe.serving_signatures(ctx.model, ctx.data.class_names)
+    record = multi_label_thresholds(ctx)
+    return found if record is None else signatures.with_thresholds(found, record["thresholds"])
+
+
 def write_model(ctx, model_dir, metrics, before_publish=(), run_dir=None):
     """A complete SavedModel version of the trained model under `model_dir` (serving signatures, labels,
     config, `metrics`, Keras weights); returns its path. Also how the gate keeps a rejected model.
@@ -41,11 +70,16 @@ def write_model(ctx, model_dir, metrics, before_publish=(), run_dir=None):
         run_dir: the run that made it, recorded in the export (a resumed run finds its own export by it).
     """
     recipe, data = ctx.recipe, ctx.data
+    extra_files = dict(recipe.export_files(ctx.model))
+    record = multi_label_thresholds(ctx)
+    if record is not None:
+        from tl_app.evaluate.thresholds import THRESHOLDS_FILE
+
+        extra_files[THRESHOLDS_FILE] = json.dumps(record, indent=2)
     # Looked up on the module at run time, so a test can wrap it.
-    return savedmodel.export_model(ctx.model, recipe.serving_signatures(ctx.model, data.class_names), model_dir,
+    return savedmodel.export_model(ctx.model, export_signatures(ctx), model_dir,
                                    data.class_names, ctx.config_dict, metrics, keras_weights=True,
-                                   before_publish=before_publish, run_dir=run_dir,
-                                   extra_files=recipe.export_files(ctx.model))
+                                   before_publish=before_publish, run_dir=run_dir, extra_files=extra_files)
 
 
 class Export(Stage):

@@ -77,7 +77,17 @@ class Gate(Stage):
         from tl_app.errors import UserError
 
         conditions = gate_lib.parse(ctx.options.gate)
-        gate_lib.check_names(conditions, metric_names(ctx.data.class_names), ctx.options.gate)
+        names = metric_names(ctx.data.class_names)
+        if ctx.data.label_mode == "multi_label":
+            from tl_app.evaluate import multi_label
+
+            names = multi_label.metric_names(ctx.data.class_names)
+            single = multi_label.single_label_names_error([c.metric for c in conditions])
+            if single:
+                raise UserError(f"--gate {ctx.options.gate!r}: {', '.join(single)} is a single-label metric, which a"
+                                f" label_mode=multi_label run does not report; use {', '.join(names[:4])}, ... (e.g."
+                                " f1_micro>=0.9,map>=0.9).")
+        gate_lib.check_names(conditions, names, ctx.options.gate)
         if ctx.options.gate_retries < 0:
             raise UserError(f"--gate-retries {ctx.options.gate_retries}: must be 0 or more.")
 

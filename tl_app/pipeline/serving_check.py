@@ -18,7 +18,9 @@ def in_process_model(ctx):
     """`(signature_name, inputs) -> outputs`: the export's signatures run on the trained model in this process."""
     import tensorflow as tf
 
-    signatures = ctx.recipe.serving_signatures(ctx.model, ctx.data.class_names)
+    from tl_app.pipeline.export import export_signatures
+
+    signatures = export_signatures(ctx)
 
     def run(signature_name, inputs):
         signature = signatures[signature_name]

@@ -141,6 +141,7 @@ def _rows(shown, outputs, labels, top_k):
                         f"{', '.join(sorted(outputs))}); tl-app predict reads classification exports.")
     probabilities = np.asarray(probabilities, dtype=np.float64)
     names = outputs.get("class_name")
+    predicted = np.asarray(outputs["predicted"]).astype(bool) if "predicted" in outputs else None
     rows = []
     for i, where in enumerate(shown):
         order = np.argsort(-probabilities[i], kind="stable")[:top_k]
@@ -154,7 +155,11 @@ def _rows(shown, outputs, labels, top_k):
                 label = f"class {class_id}"
             top.append({"class": label, "class_id": int(class_id),
                         "probability": float(str(np.float32(probabilities[i, class_id])))})  # float32 digits
-        rows.append({"input": where, "top_k": top})
+        row = {"input": where, "top_k": top}
+        if predicted is not None:  # a multi-label export: every label its threshold switched on
+            row["labels"] = [labels[j] if labels is not None and j < len(labels) else f"class {j}"
+                             for j in np.flatnonzero(predicted[i])]
+        rows.append(row)
     return rows
 
 
@@ -230,7 +235,9 @@ def _predict_remote(ref, inputs, url):
 
 
 def format_rows(rows):
-    """One line per input: `INPUT  class p, class p, ...`."""
+    """One line per input: `INPUT  class p, class p, ...` (multi-label: `INPUT  {label, label}  class p, ...`)."""
     width = min(max(len(r["input"]) for r in rows), MAX_SHOWN)
-    return "\n".join(f"{r['input'].ljust(width)}  " + ", ".join(f"{t['class']} {t['probability']:.4f}" for t in r["top_k"])
-                     for r in rows)
+    # A multi-label export's rows lead with the label set its thresholds chose.
+    return "\n".join(f"{r['input'].ljust(width)}  "
+                     + (f"{{{', '.join(r['labels'])}}}  " if "labels" in r else "")
+                     + ", ".join(f"{t['class']} {t['probability']:.4f}" for t in r["top_k"]) for r in rows)

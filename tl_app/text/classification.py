@@ -44,6 +44,7 @@ from typing import List
 import numpy as np
 
 from tl_app import log
+from tl_app.data.label_sets import LabelSetHead
 from tl_app.errors import UserError
 from tl_app.phase_fields import SETTINGS, PhaseFields
 from tl_app.recipe import DataSplits, FeatureCache, Phase, Recipe
@@ -55,7 +56,7 @@ FINE_TUNE_FIELDS = {"learning_rate": "fine_tune_learning_rate", "optimizer": "fi
                     "warmup_fraction": "fine_tune_warmup_fraction", "clipnorm": "fine_tune_clipnorm"}
 
 
-class BertTextClassification(Recipe):
+class BertTextClassification(LabelSetHead, Recipe):
     """Base of the text recipes: a keras-hub encoder (BERT, RoBERTa, ...), new softmax head, two phases, string exports.
 
     Subclasses implement `load_texts()` returning `tl_app.text.files.RawTexts`
@@ -179,8 +180,11 @@ class BertTextClassification(Recipe):
                 raise UserError(f"the {split} split has no non-empty texts; add data (or raise validation_fraction /"
                                 " test_fraction when they are carved from the rest).")
             texts = [texts[i] for i in keep]
-            labels = np.asarray(labels, np.int64)[keep]
-            if split == "train" and len(np.unique(labels)) < 2:
+            labels = np.asarray(labels, np.float32 if self.multi_label else np.int64)[keep]
+            if self.multi_label != (labels.ndim == 2):
+                raise ValueError(f"{type(self).__name__}.load_texts gave labels of shape {labels.shape} for label_mode="
+                                 f"{self.config.label_mode} (multi_label: multi-hot [N, L], else class ids [N])")
+            if split == "train" and not self.multi_label and len(np.unique(labels)) < 2:
                 raise UserError(f"the train split has only one class ({raw.class_names[int(labels[0])]}); "
                                 "a classifier needs at least two.")
             if texts:
@@ -190,7 +194,7 @@ class BertTextClassification(Recipe):
             datasets[split] = tf.data.Dataset.from_tensor_slices((tf.constant(texts, tf.string), labels))
         return DataSplits(train=datasets["train"], validation=datasets["validation"], test=datasets["test"],
                           class_names=list(raw.class_names), test_split_name=raw.test_split_name, notes=notes,
-                          test_references=references)
+                          test_references=references, label_mode=self.config.label_mode)
 
     def _truncation_note(self, split, texts):
         from tl_app.text.packing import truncation_note
@@ -220,9 +224,11 @@ class BertTextClassification(Recipe):
                  f" {backbone.hidden_dim}, {backbone.count_params():,} parameters; pooling {pooling}"
                  f"{'' if pooling == 'mean' or entry.pretrained_pooler else ' (the first token)'};"
                  f" sequence_length {cfg.sequence_length}")
+        self.fit_label_weights(data)  # multi_label: per-label positive weights of the loss
         self._classifier = build_text_classifier(backbone, tokenizer, len(data.class_names), cfg.sequence_length,
                                                  pooling=pooling, dropout=cfg.dropout, regularizer=head_regularizer(cfg),
-                                                 name=f"{self.name}_bert", pretrained_pooler=entry.pretrained_pooler)
+                                                 name=f"{self.name}_bert", pretrained_pooler=entry.pretrained_pooler,
+                                                 activation=self.head_activation())
         return self._classifier.model
 
     # ---- training --------------------------------------------------------

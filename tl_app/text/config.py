@@ -3,10 +3,11 @@ from dataclasses import dataclass
 from typing import Literal, Optional
 
 from tl_app.config import OptimizerName, RecipeConfig, ScheduleName
+from tl_app.data.label_sets import LabelModeConfig
 
 
 @dataclass
-class TextConfig(RecipeConfig):
+class TextConfig(LabelModeConfig):
     """Config of the text recipes (on top of the fields every recipe has)."""
 
     # auto (keras-hub bert_base_en_uncased if reachable, else offline) | a keras-hub preset of BERT, DistilBERT,

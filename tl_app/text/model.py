@@ -9,7 +9,7 @@
                            else the first token's vector ([CLS] or <s>), or
                   "mean" = mean of the token vectors under the padding mask (sentence-transformers'
                            pooling, what MiniLM was trained for)            -> the cached features
-      -> Dropout -> Dense(num_classes, softmax, float32)
+      -> Dropout -> Dense(num_classes, softmax (or sigmoid: multi_label), float32)
 
 The model takes strings so the same graph trains and serves; `extractor`
 (strings -> pooled features) and `head` (features -> probabilities) share its
@@ -83,7 +83,8 @@ def has_pooled_output(backbone):
 
 
 def build_text_classifier(backbone, tokenizer, num_classes, sequence_length, pooling="mean", dropout=0.1,
-                          regularizer=None, name="bert_text_classifier", pretrained_pooler=True):
+                          regularizer=None, name="bert_text_classifier", pretrained_pooler=True,
+                          activation="softmax"):
     """Assemble the classifier described in the module docstring.
 
     Args:
@@ -97,6 +98,7 @@ def build_text_classifier(backbone, tokenizer, num_classes, sequence_length, poo
         dropout: rate of the Dropout before the Dense head.
         regularizer: of the head's kernel (`engine.regularizers.head_regularizer`), or None.
         name: the model's name.
+        activation: of the head: "softmax" (one class per text) or "sigmoid" (label_mode=multi_label).
     """
     from tl_app.text.packing import TextInputs
 
@@ -114,7 +116,7 @@ def build_text_classifier(backbone, tokenizer, num_classes, sequence_length, poo
     else:
         features = ClsPooling(name="cls_pooling")(sequence)  # the first token's vector
     head_dropout = keras.layers.Dropout(dropout, name="head_dropout")
-    classify = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", kernel_regularizer=regularizer,
+    classify = keras.layers.Dense(num_classes, activation=activation, dtype="float32", kernel_regularizer=regularizer,
                                   name="probabilities")
     model = keras.Model(text, classify(head_dropout(features)), name=name)
     extractor = keras.Model(text, features, name=f"{name}_features")
