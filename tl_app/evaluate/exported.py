@@ -49,8 +49,7 @@ def version_dir(path):
 
 def load(path):
     """Load the export at `path` (a version or model directory); UserError when it is not a tl-app export."""
-    import tensorflow as tf
-
+    from tl_app.export.saved_export import load_saved_model
     from tl_app.export.savedmodel import ASSETS_EXTRA
 
     version = version_dir(path)
@@ -63,7 +62,7 @@ def load(path):
         config = json.load(f)
     with open(os.path.join(extra, "labels.txt"), encoding="utf-8") as f:
         class_names = [line.rstrip("\n") for line in f if line.rstrip("\n")]
-    module = tf.saved_model.load(version)
+    module = load_saved_model(version)  # TF-Text's ops first: a text export tokenizes in its graph
     if "serving_default" not in module.signatures:
         raise UserError(f"{version}: the SavedModel has no serving_default signature.")
     signature = module.signatures["serving_default"]
