@@ -37,6 +37,8 @@ class DataSplits:
     notes: List[str] = field(default_factory=list)
     # Per test example, in order: what a person would look up (a file path, a text excerpt); None: the index.
     test_references: Optional[List[str]] = None
+    # The same for the other splits ({"train": [...], "validation": [...]}), for data inspection's findings.
+    references: Dict[str, List[str]] = field(default_factory=dict)
 
 
 @dataclass

@@ -14,3 +14,4 @@ from tl_app.cli import bases  # noqa: F401  (tl-app bases)
 from tl_app.cli.group import cli, main
 
 __all__ = ["cli", "main"]
+from tl_app.cli import inspect  # noqa: F401  (tl-app inspect)

@@ -194,6 +194,7 @@ def image_file_splits(files, class_names, image_size, on_bad_image="skip", keep_
         class_names=list(class_names),
         notes=notes,
         test_references=list(loaded["test"].paths),
+        references={split: list(loaded[split].paths) for split in ("train", "validation")},
     )
 
 

@@ -30,12 +30,13 @@ def default_stages():
     from tl_app.pipeline.export import Export
     from tl_app.pipeline.finish import Finish
     from tl_app.pipeline.gate import Gate
+    from tl_app.pipeline.inspect import Inspect
     from tl_app.pipeline.prepare import Prepare
     from tl_app.pipeline.serving_check import ServingCheck
     from tl_app.pipeline.tflite import TFLite
     from tl_app.pipeline.train import Train
 
-    return [Prepare(), ServingCheck(), Train(), Evaluate(), Gate(), Export(), TFLite(), Finish()]
+    return [Prepare(), Inspect(), ServingCheck(), Train(), Evaluate(), Gate(), Export(), TFLite(), Finish()]
 
 
 def run_recipe(recipe, options=None, stages=None):

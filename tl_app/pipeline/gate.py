@@ -76,8 +76,12 @@ class Gate(Stage):
     def check(self, ctx):
         from tl_app.errors import UserError
 
+        from tl_app.pipeline import inspect as inspect_stage
+
         conditions = gate_lib.parse(ctx.options.gate)
-        gate_lib.check_names(conditions, metric_names(ctx.data.class_names), ctx.options.gate)
+        inspect_stage.check_gate_names(ctx, conditions)  # a count the data inspection will not compute
+        gate_lib.check_names(conditions, metric_names(ctx.data.class_names) + inspect_stage.metric_names(ctx),
+                             ctx.options.gate)
         if ctx.options.gate_retries < 0:
             raise UserError(f"--gate-retries {ctx.options.gate_retries}: must be 0 or more.")
 
