@@ -66,7 +66,7 @@ class RecipeConfig:
     inspect_data: typing.Literal["auto", "true", "false"] = "auto"
     exclude_issues: typing.Optional[str] = None  # e.g. "label,leak": train without the flagged examples
     inspect_folds: int = 5  # k of the out-of-fold probe whose probabilities confident learning reads
-    inspect_cut: typing.Literal["both", "noise_rate"] = "both"  # which confident-learning examples are flagged
+    inspect_cut: typing.Literal["below_chance", "both", "noise_rate"] = "below_chance"  # label issues flagged
     inspect_similarity: float = 0.995  # cosine of features at or above which two examples are near-duplicates
 
 

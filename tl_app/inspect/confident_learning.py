@@ -11,14 +11,16 @@ From out-of-sample probabilities `P` (n x K) and given labels `s`:
 5. the flagged examples are ranked by label quality, the self-confidence `P[i, s_i]` (lowest first), and each
    gets a suggested class (the most probable other class).
 
-The cut (`find_label_issues(cut=...)`): CL's whole pruned set flags many examples of genuinely confusable classes
-(on Fashion-MNIST 508 for 150 moved, precision 0.25). `"both"` (the default) keeps only pruned examples whose
-most probable class is not the given one, as cleanlab's `filter_by="both"` does; `"noise_rate"` is the whole
-pruned set. docs/inspect.md has what each cut measured.
+The cut (`find_label_issues(cut=...)`): CL's whole pruned set (`"noise_rate"`) flags many examples of genuinely
+confusable classes (Fashion-MNIST, 150 of 3,050 moved: 366 flagged, precision 0.37). `"below_chance"` (the
+default) keeps the pruned examples whose given class is less probable than a uniform guess (self-confidence
+< 1/K): the probe is confident the label is wrong, not only unsure between two neighbours (194 flagged, recall
+0.85, precision 0.66 on that set). `"both"` keeps those whose most probable class is another, as cleanlab's
+`filter_by="both"`. docs/inspect.md has what each cut measured.
 """
 import numpy as np
 
-CUTS = ("both", "noise_rate")
+CUTS = ("below_chance", "both", "noise_rate")
 
 
 def per_class_thresholds(labels, probabilities):
@@ -85,13 +87,14 @@ def suggested_labels(labels, probabilities):
     return others.argmax(axis=1)
 
 
-def find_label_issues(labels, probabilities, cut="both"):
+def find_label_issues(labels, probabilities, cut="below_chance"):
     """Likely label errors, most certain first: (indices, self-confidence, suggested class) arrays.
 
     Args:
         labels: (n,) given labels.
         probabilities: (n, K) out-of-sample probabilities (`out_of_fold.out_of_fold_probabilities`).
-        cut: "both" (pruned by noise rate and predicted another class) or "noise_rate" (the whole pruned set).
+        cut: "below_chance" (pruned by noise rate, and the given class less probable than 1/K), "both" (pruned,
+            and another class most probable) or "noise_rate" (the whole pruned set).
 
     Examples:
         >>> p = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.2, 0.8], [0.3, 0.7], [0.9, 0.1]])
@@ -105,7 +108,9 @@ def find_label_issues(labels, probabilities, cut="both"):
     probabilities = np.asarray(probabilities, np.float64)
     joint, _ = confident_joint(labels, probabilities)
     flagged = prune_by_noise_rate(labels, probabilities, joint)
-    if cut == "both":
+    if cut == "below_chance":
+        flagged &= probabilities[np.arange(len(labels)), labels] < 1.0 / probabilities.shape[1]
+    elif cut == "both":
         flagged &= probabilities.argmax(axis=1) != labels
     indices = np.flatnonzero(flagged)
     quality = probabilities[indices, labels[indices]]

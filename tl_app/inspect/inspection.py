@@ -30,7 +30,7 @@ class InspectOptions:
 
     folds: int = 5
     seed: int = 42
-    cut: str = "both"
+    cut: str = "below_chance"
     similarity: float = 0.995
     neighbours: int = 5
     fence: float = 3.0
@@ -129,13 +129,16 @@ def inspect_features(features, hashes, references, class_names, options=None):
     """
     import time
 
+    from threadpoolctl import threadpool_limits
+
     options = options or InspectOptions()
     seconds, rows = {}, []
     for kind, find in (("label", lambda: label_findings(features, references, class_names, options)),
                        ("pairs", lambda: pair_findings(features, hashes, references, class_names, options)),
                        ("outlier", lambda: outlier_findings(features, references, class_names, options))):
         start = time.perf_counter()
-        rows += find()
+        with threadpool_limits(limits=1, user_api="blas"):  # small solves: see out_of_fold
+            rows += find()
         seconds[kind] = time.perf_counter() - start
     order = {kind: n for n, kind in enumerate(findings_lib.ISSUES)}
     rows.sort(key=lambda f: order[f.issue])  # stable: each kind keeps its most-certain-first order
