@@ -107,3 +107,28 @@ def test_a_run_inspects_excludes_and_gates_on_the_counts(faulty_colors, tmp_path
     assert "## Data issues" in report and "| label_issues |" in report and "excluded.csv" in report
     assert os.path.isfile(run / "data_issues.png")
     assert os.path.isfile(faulty_colors + "/green/moved.png")  # nothing moved or deleted
+
+
+def test_tl_app_inspect_writes_the_findings_and_a_list_without_training(faulty_colors, tmp_path):
+    listed = tmp_path / "review.csv"
+    result = _cli("inspect", "image_folder", *_image_args(faulty_colors, tmp_path), "--write-list", listed)
+    assert result.exit_code == 0, result.output
+    (out,) = (tmp_path / "runs" / "image_folder").iterdir()
+    assert out.name.startswith("inspect-") and not (out / "checkpoints").exists()
+    rows = _rows(out / "data_issues.csv")
+    assert rows == _rows(listed) and any(r["issue"] == "duplicate" for r in rows)
+    assert "## Data issues" in (out / "report.md").read_text()
+    assert_one_line_error(_cli("inspect", "image_folder", *_image_args(faulty_colors, tmp_path), "--write-list", listed),
+                          "exists", "nothing is overwritten")
+
+
+def test_each_bad_input_is_one_error_line(faulty_colors, tmp_path):
+    assert_one_line_error(_cli("inspect", "digits", "--logdir", tmp_path / "runs"), "no head phase on frozen-base features")
+    base = _image_args(faulty_colors, tmp_path) + ["--no-export", "--epochs", "1"]
+    assert_one_line_error(_cli("run", "image_folder", *base, "--set", "exclude_issues=label,typos"),
+                          "unknown issue kind 'typos'", "label, duplicate, leak, outlier")
+    assert_one_line_error(_cli("run", "image_folder", *base, "--set", "inspect_data=false", "--gate", "leaks==0"),
+                          "leaks is counted by the data inspection", "inspect_data=false")
+    assert_one_line_error(_cli("run", "image_folder", *base, "--set", "inspect_data=true", "--set", "inspect_folds=12"),
+                          "fewer than the 12 folds", "class '")
+    assert not list((tmp_path / "runs" / "image_folder").glob("*/checkpoints/*"))  # nothing trained
