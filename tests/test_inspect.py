@@ -106,6 +106,7 @@ def test_a_run_inspects_excludes_and_gates_on_the_counts(faulty_colors, tmp_path
     report = (run / "report.md").read_text()
     assert "## Data issues" in report and "| label_issues |" in report and "excluded.csv" in report
     assert os.path.isfile(run / "data_issues.png")
+    assert os.path.isfile(run / "gradcam.png") and "## Explanations (Grad-CAM)" in report
     assert os.path.isfile(faulty_colors + "/green/moved.png")  # nothing moved or deleted
 
 

@@ -120,7 +120,7 @@ def test_a_stage_added_to_the_pipeline_sees_the_metrics_and_can_stop_the_export(
 
     stages = default_stages()
     names = [s.name for s in stages]
-    assert names == ["prepare", "inspect", "serving_check", "train", "evaluate", "gate", "export", "tflite", "finish"]
+    assert names == ["prepare", "inspect", "serving_check", "train", "evaluate", "explain", "gate", "export", "tflite", "finish"]
     cfg = dataclasses.replace(Digits.default_config(), epochs=2)
     options = RunOptions(logdir=str(workdir / "runs"), export_dir=str(workdir / "saved_models"), strategy="one_device")
     result = run_recipe(Digits(cfg), options, stages=[*stages[:5], Record(), *stages[5:]])

@@ -27,6 +27,7 @@ from tl_app.pipeline.context import RunContext, RunOptions, RunResult, Stage
 def default_stages():
     """The stages of every run, in order (fresh instances)."""
     from tl_app.pipeline.evaluate import Evaluate
+    from tl_app.pipeline.explain import Explain
     from tl_app.pipeline.export import Export
     from tl_app.pipeline.finish import Finish
     from tl_app.pipeline.gate import Gate
@@ -36,7 +37,7 @@ def default_stages():
     from tl_app.pipeline.tflite import TFLite
     from tl_app.pipeline.train import Train
 
-    return [Prepare(), Inspect(), ServingCheck(), Train(), Evaluate(), Gate(), Export(), TFLite(), Finish()]
+    return [Prepare(), Inspect(), ServingCheck(), Train(), Evaluate(), Explain(), Gate(), Export(), TFLite(), Finish()]
 
 
 def run_recipe(recipe, options=None, stages=None):
