@@ -193,7 +193,7 @@ def main():
               "counts": inspection.counts, "load_seconds": round(loaded, 1),
               "inspect_seconds": round(inspect_seconds, 1),
               "inspect_parts": {k: round(v, 2) for k, v in inspection.seconds.items()}}
-    result["label"] = {"both": label_scores([r for r in rows if r["issue"] == "label"], findable)}
+    result["label"] = {recipe.config.inspect_cut: label_scores([r for r in rows if r["issue"] == "label"], findable)}
     other = options_of(recipe.config)
     other.cut = "noise_rate"
     started = time.perf_counter()
