@@ -21,7 +21,6 @@ and reports the inspection's cost as a share of the run.
         [--image-size 96] [--run] [--out result.json]
 """
 import argparse
-import csv
 import hashlib
 import json
 import os
