@@ -116,7 +116,8 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_to_resume(cl
         raise UserError("the model cannot be built")
 
     monkeypatch.setattr(registry.get("digits"), "build_model", broken)
-    _assert_one_line_error(cli("run", "digits"), "the model cannot be built")
+    # inspect_data=false: else the inspect stage's check builds the model before the run directory exists.
+    _assert_one_line_error(cli("run", "digits", "--set", "inspect_data=false"), "the model cannot be built")
     assert list((workdir / "runs" / "digits").iterdir()) == []
     _assert_one_line_error(cli("run", "digits", "--resume"), "no run of digits")
 

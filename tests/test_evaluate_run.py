@@ -170,7 +170,7 @@ def test_evaluate_reproduces_a_tiny_image_model_and_names_class_differences(imag
 
 def test_image_runs_show_a_grid_of_test_images_and_the_head_phase_end(image_run):
     _, run_dir, _ = image_run
-    assert _plugin_tags(_events(run_dir, "test"))["images"] == ["confusion_matrix", "examples", "reliability"]
+    assert _plugin_tags(_events(run_dir, "test"))["images"] == ["confusion_matrix", "examples", "gradcam", "reliability"]
     # The head phase trained on cached features: its phase-end look ran the head on them.
     assert [e.step for e in _events(run_dir, "validation").Tensors("confusion_matrix")] == [1]
     report = (run_dir / "report.md").read_text()

@@ -322,7 +322,7 @@ def test_a_later_run_reuses_the_kept_features_and_trains_the_same_head(workdir, 
     assert "train: kept" in first.output and "validation: kept" in first.output
     assert "train: reused" in later.output and "validation: reused" in later.output
     kept = sorted(feature_store_dir.glob("*.npz"))
-    assert len(kept) == 2  # train and validation
+    assert len(kept) == 3  # train and validation; test too, which the inspect stage reads
     metrics = [json.loads(p.read_text()) for p in sorted((workdir / "runs" / "image_folder").glob("*/metrics.json"))]
     assert len(metrics) == 2 and metrics[0]["accuracy"] == pytest.approx(metrics[1]["accuracy"])
     assert metrics[0]["loss"] == pytest.approx(metrics[1]["loss"], rel=1e-4)

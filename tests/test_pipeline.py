@@ -120,16 +120,16 @@ def test_a_stage_added_to_the_pipeline_sees_the_metrics_and_can_stop_the_export(
 
     stages = default_stages()
     names = [s.name for s in stages]
-    assert names == ["prepare", "serving_check", "train", "evaluate", "gate", "export", "tflite", "finish"]
+    assert names == ["prepare", "inspect", "serving_check", "train", "evaluate", "explain", "gate", "export", "tflite", "finish"]
     cfg = dataclasses.replace(Digits.default_config(), epochs=2)
     options = RunOptions(logdir=str(workdir / "runs"), export_dir=str(workdir / "saved_models"), strategy="one_device")
-    result = run_recipe(Digits(cfg), options, stages=[*stages[:4], Record(), *stages[4:]])
+    result = run_recipe(Digits(cfg), options, stages=[*stages[:5], Record(), *stages[5:]])
     assert seen == [(result.metrics["accuracy"], None)]  # after evaluate, before export
     assert result.export_path.endswith(os.path.join("digits", "1"))
 
     stages = default_stages()
     with pytest.raises(RuntimeError, match="below the bar"):
-        run_recipe(Digits(cfg), dataclasses.replace(options, run_id="refused"), stages=[*stages[:4], Refuse(), *stages[4:]])
+        run_recipe(Digits(cfg), dataclasses.replace(options, run_id="refused"), stages=[*stages[:5], Refuse(), *stages[5:]])
     assert sorted(os.listdir(workdir / "saved_models" / "digits")) == [".export.lock", "1"]  # no second version
     assert not (workdir / "runs" / "digits" / "refused" / "complete.json").exists()
 

@@ -61,6 +61,13 @@ class RecipeConfig:
     # After the export: TFLite models in saved_models/<recipe>-tflite/<N>/ (none|dynamic|float16|int8, a list, or all).
     tflite: typing.Optional[str] = None
     tflite_calibration_samples: int = 200  # int8: training examples that calibrate activation ranges
+    # Data inspection (docs/inspect.md): label errors, duplicates, leaks, outliers from the frozen-base features;
+    # auto: whenever the recipe has a head phase on frozen-base features.
+    inspect_data: typing.Literal["auto", "true", "false"] = "auto"
+    exclude_issues: typing.Optional[str] = None  # e.g. "label,leak": train without the flagged examples
+    inspect_folds: int = 5  # k of the out-of-fold probe whose probabilities confident learning reads
+    inspect_cut: typing.Literal["below_chance", "both", "noise_rate"] = "below_chance"  # label issues flagged
+    inspect_similarity: float = 0.995  # cosine of features at or above which two examples are near-duplicates
 
 
 _TRUE = {"true", "yes", "1", "on"}

@@ -40,6 +40,8 @@ class DataSplits:
     test_references: Optional[List[str]] = None
     # "single_label" (int labels [N]) or "multi_label" (multi-hot float labels [N, L]: tl_app.data.label_sets).
     label_mode: str = "single_label"
+    # The same for the other splits ({"train": [...], "validation": [...]}), for data inspection's findings.
+    references: Dict[str, List[str]] = field(default_factory=dict)
 
 
 @dataclass

@@ -15,3 +15,4 @@ from tl_app.cli import select, tune  # noqa: F401  (tl-app select, tl-app tune)
 from tl_app.cli.group import cli, main
 
 __all__ = ["cli", "main"]
+from tl_app.cli import inspect  # noqa: F401  (tl-app inspect)

@@ -58,6 +58,7 @@ def cli():
       tl-app evaluate saved_models/digits                        metrics and report of an export
       tl-app serve                      TF Serving's REST (8501) and gRPC (8500) APIs over saved_models/
       tl-app tflite saved_models/digits --quantize int8         an export as TFLite, quantized, evaluated
+      tl-app inspect image_folder --data-dir photos/            label errors, duplicates, leaks, outliers (no training)
 
     Each run writes TensorBoard logs and its resolved config to runs/<recipe>/<run-id>/
     and, unless --no-export, a new SavedModel version to saved_models/<recipe>/<N>/.

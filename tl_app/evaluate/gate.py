@@ -4,6 +4,7 @@
     accuracy>=published                     no worse than the newest published version
     accuracy>=published-0.005               at most 0.005 worse (TFX Evaluator's change threshold)
     log_loss<=published+0.01, ece<0.05      lower-is-better figures take <= and <
+    leaks==0                                a count equal to a value (data inspection, docs/inspect.md)
 
 A condition names any metric the run reports (`accuracy`, `loss`, `f1_macro`,
 `recall/<class>`, ...: `evaluate.metrics.metric_names`) with one of `>=`, `>`,
@@ -30,8 +31,8 @@ from tl_app import atomic
 from tl_app.errors import RunRejected, UserError
 
 GATE_FILE = "gate.json"
-OPERATORS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
-_CONDITION = re.compile(r"^(?P<metric>[^<>=]+?)\s*(?P<op>>=|<=|>|<)\s*(?P<rhs>.+)$")
+OPERATORS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
+_CONDITION = re.compile(r"^(?P<metric>[^<>=]+?)\s*(?P<op>>=|<=|==|>|<)\s*(?P<rhs>.+)$")
 _NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
 _RHS = re.compile(rf"^(?:(?P<value>-?{_NUMBER})|published(?:\s*(?P<sign>[-+])\s*(?P<offset>{_NUMBER}))?)$")
 EXAMPLE = "accuracy>=0.9,f1_macro>=published-0.005"
@@ -147,7 +148,7 @@ def decide(conditions, metrics, published=None, spec=""):
 
 def failures(decision):
     """'accuracy 0.8125 < 0.9; f1_macro 0.80 < published 0.8650 - 0.005 = 0.86' for the failed conditions."""
-    negated = {">=": "<", ">": "<=", "<=": ">", "<": ">="}
+    negated = {">=": "<", ">": "<=", "<=": ">", "<": ">=", "==": "!="}
     parts = []
     for row in decision["conditions"]:
         if row["passed"] is False:

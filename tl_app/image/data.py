@@ -203,6 +203,7 @@ def image_file_splits(files, class_names, image_size, on_bad_image="skip", keep_
         notes=notes,
         test_references=list(loaded["test"].paths),
         label_mode="multi_label" if loaded["train"].labels.ndim == 2 else "single_label",
+        references={split: list(loaded[split].paths) for split in ("train", "validation")},
     )
 
 

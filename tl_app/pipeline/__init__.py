@@ -27,15 +27,17 @@ from tl_app.pipeline.context import RunContext, RunOptions, RunResult, Stage
 def default_stages():
     """The stages of every run, in order (fresh instances)."""
     from tl_app.pipeline.evaluate import Evaluate
+    from tl_app.pipeline.explain import Explain
     from tl_app.pipeline.export import Export
     from tl_app.pipeline.finish import Finish
     from tl_app.pipeline.gate import Gate
+    from tl_app.pipeline.inspect import Inspect
     from tl_app.pipeline.prepare import Prepare
     from tl_app.pipeline.serving_check import ServingCheck
     from tl_app.pipeline.tflite import TFLite
     from tl_app.pipeline.train import Train
 
-    return [Prepare(), ServingCheck(), Train(), Evaluate(), Gate(), Export(), TFLite(), Finish()]
+    return [Prepare(), Inspect(), ServingCheck(), Train(), Evaluate(), Explain(), Gate(), Export(), TFLite(), Finish()]
 
 
 def run_recipe(recipe, options=None, stages=None):

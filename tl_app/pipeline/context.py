@@ -131,6 +131,11 @@ class RunContext:
         self.gate = None
         self.stages = []
         self.tflite_path = None
+        self.inspection = None  # the data inspection's findings (pipeline.inspect), or None
+        # Functions of the test Evaluation returning more metrics.json figures (e.g. the inspection's counts).
+        self.metric_extras = []
+        # Functions of nothing returning Markdown lines appended to report.md (e.g. "Data issues").
+        self.report_sections = []
 
     @property
     def config(self):

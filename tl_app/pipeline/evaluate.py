@@ -114,6 +114,8 @@ def write_report(ctx):
     markdown = report.report_markdown(
         evaluation, f"{ctx.recipe.name}: run report", facts, report.config_differences(ctx.config_dict, defaults),
         ctx.evaluation_files, ctx.curves_file, ctx.gate)
+    for section in ctx.report_sections:
+        markdown = markdown.rstrip("\n") + "\n\n" + "\n".join(section()) + "\n"
     return report.write_report(ctx.run_dir, markdown)
 
 
@@ -135,6 +137,8 @@ def evaluate_and_report(ctx):
     """
     wait_for_report(ctx)  # a gate retry round evaluates again: the last round's files are complete first
     evaluation, traced = evaluate_test_split(ctx)
+    for extra in ctx.metric_extras:
+        evaluation.metrics.update(extra(evaluation))
     ctx.evaluation, ctx.metrics = evaluation, evaluation.metrics
     if not ctx.is_chief:
         return evaluation

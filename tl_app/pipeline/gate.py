@@ -76,6 +76,8 @@ class Gate(Stage):
     def check(self, ctx):
         from tl_app.errors import UserError
 
+        from tl_app.pipeline import inspect as inspect_stage
+
         conditions = gate_lib.parse(ctx.options.gate)
         names = metric_names(ctx.data.class_names)
         if ctx.data.label_mode == "multi_label":
@@ -87,7 +89,8 @@ class Gate(Stage):
                 raise UserError(f"--gate {ctx.options.gate!r}: {', '.join(single)} is a single-label metric, which a"
                                 f" label_mode=multi_label run does not report; use {', '.join(names[:4])}, ... (e.g."
                                 " f1_micro>=0.9,map>=0.9).")
-        gate_lib.check_names(conditions, names, ctx.options.gate)
+        inspect_stage.check_gate_names(ctx, conditions)  # a count the data inspection will not compute
+        gate_lib.check_names(conditions, names + inspect_stage.metric_names(ctx), ctx.options.gate)
         if ctx.options.gate_retries < 0:
             raise UserError(f"--gate-retries {ctx.options.gate_retries}: must be 0 or more.")
 

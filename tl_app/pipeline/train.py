@@ -61,6 +61,7 @@ class Train(Stage):
     name = "train"
 
     def run(self, ctx):
-        build_model(ctx)
+        if ctx.model is None:  # the inspect stage builds it first when it reads the base's features
+            build_model(ctx)
         make_trainer(ctx)
         ctx.trainer.run_all()

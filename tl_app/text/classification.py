@@ -171,7 +171,7 @@ class BertTextClassification(LabelSetHead, Recipe):
         import tensorflow as tf
 
         notes = list(raw.notes)
-        datasets, references = {}, None
+        datasets, references, excerpts = {}, None, {}
         for split, (texts, labels) in raw.splits.items():
             keep = [i for i, t in enumerate(texts) if t.strip()]
             if len(keep) < len(texts):
@@ -189,12 +189,14 @@ class BertTextClassification(LabelSetHead, Recipe):
                                 "a classifier needs at least two.")
             if texts:
                 notes.append(self._truncation_note(split, texts))
+            excerpts[split] = [excerpt(t) for t in texts]
             if split == "test":
-                references = [excerpt(t) for t in texts]
+                references = excerpts[split]
             datasets[split] = tf.data.Dataset.from_tensor_slices((tf.constant(texts, tf.string), labels))
         return DataSplits(train=datasets["train"], validation=datasets["validation"], test=datasets["test"],
                           class_names=list(raw.class_names), test_split_name=raw.test_split_name, notes=notes,
-                          test_references=references, label_mode=self.config.label_mode)
+                          test_references=references, label_mode=self.config.label_mode,
+                          references=excerpts)
 
     def _truncation_note(self, split, texts):
         from tl_app.text.packing import truncation_note
