@@ -1,8 +1,8 @@
 """A linear probe with k-fold cross-validation on frozen features: how well a base's features separate the classes.
 
-A multinomial logistic regression (scikit-learn) on standardized features, fitted
+A multinomial logistic regression (scikit-learn) on unit-length features, fitted
 k times on train+validation with one fold held out each time (stratified,
-seeded). Its held-out accuracy and macro F1 are what the head phase can reach
+seeded; data inspection's probe, `tl_app.inspect.out_of_fold`). Its held-out accuracy and macro F1 are what the head phase can reach
 on these features; their spread over the folds says how far two bases must
 differ to be told apart.
 """
@@ -40,15 +40,17 @@ def check_folds(labels, class_names, folds=FOLDS):
                         f"{named}; add examples of it or remove the class.")
 
 
-def probe(features, labels, folds=FOLDS, seed=42, max_iter=200):
+def probe(features, labels, folds=FOLDS, seed=42):
     """`ProbeScore` of a logistic-regression probe on `features` with `folds`-fold stratified cross-validation.
+
+    The same probe as data inspection's (`tl_app.inspect.out_of_fold`: unit-length features, one BLAS
+    thread); each fold's accuracy and macro F1 come from the predictions of the probe that did not see it.
 
     Args:
         features: [N, D] features of train+validation (never the test split).
         labels: [N] class indices.
         folds: number of folds.
         seed: shuffles the folds.
-        max_iter: L-BFGS iterations per fit (a probe ranks bases; it need not converge to the last digit).
 
     Examples:
         >>> import numpy as np
@@ -59,21 +61,20 @@ def probe(features, labels, folds=FOLDS, seed=42, max_iter=200):
         True
     """
     import time
-    import warnings
 
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_validate
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    from tl_app.inspect.out_of_fold import out_of_fold_probabilities
 
     start = time.perf_counter()
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, C=0.1))
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    predicted = out_of_fold_probabilities(features, labels, int(labels.max()) + 1, folds, seed).argmax(1)
+    # The folds cross_val_predict used (same splitter, same seed): one figure per fold for the spread.
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        scores = cross_validate(model, np.asarray(features, dtype=np.float32), np.asarray(labels).reshape(-1),
-                                cv=splitter, scoring=("accuracy", "f1_macro"))
-    acc, f1 = scores["test_accuracy"], scores["test_f1_macro"]
-    return ProbeScore(float(acc.mean()), float(acc.std()), float(f1.mean()), float(f1.std()), folds,
+    acc, f1 = [], []
+    for _, held_out in splitter.split(np.zeros(len(labels)), labels):
+        acc.append(accuracy_score(labels[held_out], predicted[held_out]))
+        f1.append(f1_score(labels[held_out], predicted[held_out], average="macro"))
+    return ProbeScore(float(np.mean(acc)), float(np.std(acc)), float(np.mean(f1)), float(np.std(f1)), folds,
                       time.perf_counter() - start)
