@@ -111,6 +111,9 @@ class Recipe:
     # Config fields that decide the model's architecture: `--init-from` an export whose config.json says
     # otherwise is refused in one line (the image family's base and width), instead of a weights mismatch.
     architecture_fields: ClassVar[tuple] = ()
+    # The benchmarks/precision.py case this recipe's training resembles: `mixed_precision=auto` turns bfloat16 on
+    # for it on an AMX CPU when that case measured faster (tl_app.engine.precision). None: float32 on CPU.
+    precision_workload: ClassVar[Optional[str]] = None
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.default_config()

@@ -27,7 +27,6 @@ from tl_app import log
 from tl_app.errors import ClusterError, UserError  # noqa: F401  (ClusterError: part of this module's API)
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
-MIXED_PRECISION = ("auto", "bfloat16", "float16")
 
 
 @dataclass
@@ -271,25 +270,6 @@ def _auto(tpu, env, tf_config, collective_timeout):
     if len(gpus) > 1:
         return _mirrored(reason=f"auto: {len(gpus)} GPUs visible")
     return _one_device(reason=f"auto: {len(gpus)} GPU(s), no TPU, no TF_CONFIG")
-
-
-def mixed_precision_policy(setting, device):
-    """The Keras dtype policy name for config `mixed_precision` on `device`, or None for float32.
-
-    Args:
-        setting: None (float32), `auto` (float16 on GPU, bfloat16 on TPU, float32 on CPU),
-            `float16` or `bfloat16`.
-        device: `cpu`, `gpu` or `tpu`.
-    """
-    if setting is None:
-        return None
-    if setting not in MIXED_PRECISION:
-        raise UserError(f"--set mixed_precision={setting}: choose one of {', '.join(MIXED_PRECISION)} or none.")
-    if setting == "auto":
-        return {"gpu": "mixed_float16", "tpu": "mixed_bfloat16"}.get(device)
-    if setting == "float16" and device == "tpu":
-        raise UserError("--set mixed_precision=float16: TPUs compute in bfloat16; use bfloat16 or auto.")
-    return f"mixed_{setting}"
 
 
 def is_tpu(strategy):

@@ -26,12 +26,12 @@ SCRATCH_PREFIX = "tl-app-worker-"  # a non-chief worker's scratch directory, in 
 def check_config(recipe):
     """Raise UserError for any config value out of range or unknown; needs no TensorFlow op."""
     from tl_app.engine.optimizers import check_options
-    from tl_app.engine.strategies import mixed_precision_policy
+    from tl_app.engine.precision import choose_precision
 
     config_lib.check_values(recipe.config, recipe.metric_names())
     check_options(recipe.config)
     recipe.check_config()
-    mixed_precision_policy(recipe.config.mixed_precision, "cpu")  # validates the value
+    choose_precision(recipe.config.mixed_precision, "cpu", flags=())  # validates the value
 
 
 def check_paths(options):
@@ -90,22 +90,27 @@ def check(ctx):
         run_dirs.check_same_config(ctx.continuing, ctx.config_dict)
 
 
-def configure_numerics(cfg, choice):
-    """Float policy and seeds; after the strategy exists (multi-worker needs TF untouched until then)."""
+def configure_numerics(cfg, choice, workload=None):
+    """Float policy and seeds; after the strategy exists (multi-worker needs TF untouched until then).
+
+    Returns the `engine.precision.PrecisionChoice` (its reason logged; `auto`'s result is recorded in config.json).
+    `workload`: the recipe's `precision_workload` (what `auto` keys on with the CPU's flags).
+    """
     import keras
     import tensorflow as tf
 
-    from tl_app.engine.strategies import mixed_precision_policy
+    from tl_app.engine.precision import choose_precision
 
     keras.backend.clear_session(free_memory=False)  # same layer names every run: --init-from matches by name
-    policy = mixed_precision_policy(cfg.mixed_precision, choice.device)
+    precision = choose_precision(cfg.mixed_precision, choice.device, workload)
     # Before any layer is built: layers read the global policy at construction.
-    keras.mixed_precision.set_global_policy(policy or "float32")
-    if policy:
-        log.info(f"mixed precision: {policy} (config mixed_precision={cfg.mixed_precision}, device {choice.device})")
+    keras.mixed_precision.set_global_policy(precision.policy)
+    log.info(f"float policy: {precision.policy} ({precision.reason}; config mixed_precision={cfg.mixed_precision},"
+             f" device {choice.device})")
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
+    return precision
 
 
 def choose_strategy(ctx):
@@ -118,7 +123,7 @@ def choose_strategy(ctx):
     ctx.choice = choose(options.strategy, options.tpu, collective_timeout=options.collective_timeout)
     # The float policy is Keras-global: a bfloat16 run must not leave the caller's later models in bfloat16.
     ctx.closing.callback(keras.mixed_precision.set_global_policy, keras.mixed_precision.global_policy())
-    configure_numerics(ctx.config, ctx.choice)
+    ctx.precision = configure_numerics(ctx.config, ctx.choice, ctx.recipe.precision_workload)
 
 
 def load_data(ctx):
@@ -155,7 +160,9 @@ def _record(ctx):
     record = {}
     if ctx.options.init_from:
         record[INIT_FROM_KEY] = os.path.abspath(ctx.options.init_from)
-    resolved = ctx.recipe.resolved_config()
+    resolved = dict(ctx.recipe.resolved_config())
+    if ctx.config.mixed_precision == "auto":  # the float policy auto chose: --config repeats it on any host
+        resolved["mixed_precision"] = ctx.precision.setting
     if resolved:
         record[RESOLVED_KEY] = resolved
     return record

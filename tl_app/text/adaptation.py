@@ -111,6 +111,7 @@ class MaskedLMAdaptation(Recipe):
     """
 
     Config = MaskedLMConfig
+    precision_workload = "text_fine_tune"  # mixed_precision=auto: see tl_app.engine.precision
 
     def __init__(self, config=None):
         super().__init__(config)

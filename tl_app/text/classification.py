@@ -78,6 +78,7 @@ class BertTextClassification(Recipe):
     """
 
     Config = TextConfig
+    precision_workload = "text_fine_tune"  # mixed_precision=auto: see tl_app.engine.precision
     serving_input_name = "text"
 
     def __init__(self, config=None):
