@@ -15,6 +15,8 @@ the least disturbed). Cases, batch 32 each, the shapes the recipes use:
 - text_fine_tune: a BERT with MiniLM-L6's shape (6 layers, 384 hidden, 12
   heads), sequence length 128, a training step (random weights and token ids:
   speed does not depend on them).
+- text_fine_tune_small: the same with the tests' tiny BERT (2 layers, 32 hidden), sequence length 64: under
+  `precision.SMALL_ENCODER_WIDTH` hidden units, `auto` keeps float32.
 
 `engine.strategies.AUTO_BFLOAT16` holds the cases `mixed_precision=auto`
 turns bfloat16 on for; this script is what that table rests on.
@@ -26,7 +28,7 @@ import json
 import time
 
 BATCH = 32
-CASES = ("mlp", "image_head", "image_fine_tune", "feature_extraction", "text_fine_tune")
+CASES = ("mlp", "image_head", "image_fine_tune", "feature_extraction", "text_fine_tune", "text_fine_tune_small")
 
 
 def _compiled(model, loss="sparse_categorical_crossentropy"):
@@ -61,16 +63,16 @@ def _mobilenet(trainable):
     return _compiled(keras.Model(inputs, outputs)) if trainable else keras.Model(inputs, x)
 
 
-def _bert():
+def _bert(layers_=6, hidden=384, heads=12, length=128):
     import keras
     import keras_hub
     from keras import layers
 
-    backbone = keras_hub.models.BertBackbone(vocabulary_size=30522, num_layers=6, num_heads=12, hidden_dim=384,
-                                             intermediate_dim=1536, max_sequence_length=512)
-    ids = keras.Input((128,), dtype="int32", name="token_ids")
-    mask = keras.Input((128,), dtype="int32", name="padding_mask")
-    segments = keras.Input((128,), dtype="int32", name="segment_ids")
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=30522, num_layers=layers_, num_heads=heads,
+                                             hidden_dim=hidden, intermediate_dim=4 * hidden, max_sequence_length=512)
+    ids = keras.Input((length,), dtype="int32", name="token_ids")
+    mask = keras.Input((length,), dtype="int32", name="padding_mask")
+    segments = keras.Input((length,), dtype="int32", name="segment_ids")
     pooled = backbone({"token_ids": ids, "padding_mask": mask, "segment_ids": segments})["pooled_output"]
     outputs = layers.Dense(5, dtype="float32")(pooled)
     return _compiled(keras.Model([ids, mask, segments], outputs),
@@ -93,10 +95,11 @@ def case_step(name, rng):
         return (lambda: _mobilenet(True)), (lambda m: m.train_on_batch(images, labels))
     if name == "feature_extraction":
         return (lambda: _mobilenet(False)), (lambda m: m.predict_on_batch(images))
-    if name == "text_fine_tune":
-        ids = rng.integers(1000, 30000, (BATCH, 128)).astype("int32")
+    if name in ("text_fine_tune", "text_fine_tune_small"):
+        shape = dict(text_fine_tune=(6, 384, 12, 128), text_fine_tune_small=(2, 32, 2, 64))[name]
+        ids = rng.integers(1000, 30000, (BATCH, shape[3])).astype("int32")
         feed = [ids, np.ones_like(ids), np.zeros_like(ids)]
-        return _bert, (lambda m: m.train_on_batch(feed, labels % 5))
+        return (lambda: _bert(*shape)), (lambda m: m.train_on_batch(feed, labels % 5))
     raise ValueError(name)
 
 
@@ -123,6 +126,11 @@ def measure(name, steps, repeats, seed=42):
     return best
 
 
+def _steps(name, steps):
+    """Small models take milliseconds a step: more of them, for a measurable round."""
+    return steps * 40 if name in ("mlp", "image_head", "text_fine_tune_small") else steps
+
+
 def rows(cases=CASES, steps=5, repeats=3):
     """Table rows (see benchmarks/table.py): bfloat16 steps/s against float32 per case, goal >= 1.0 where
     `mixed_precision=auto` picks bfloat16, else none (float32 stays)."""
@@ -130,7 +138,7 @@ def rows(cases=CASES, steps=5, repeats=3):
 
     out = []
     for name in cases:
-        speeds = measure(name, steps if name != "mlp" and name != "image_head" else steps * 40, repeats)
+        speeds = measure(name, _steps(name, steps), repeats)
         ratio = speeds["mixed_bfloat16"] / speeds["float32"]
         picked = name in AUTO_BFLOAT16
         out.append({"name": f"bfloat16 speed-up, {name.replace('_', ' ')} (auto picks {'bfloat16' if picked else 'float32'})",
@@ -148,7 +156,7 @@ def main():
     args = parser.parse_args()
     cases = CASES if args.cases == "all" else tuple(args.cases.split(","))
     for name in cases:
-        speeds = measure(name, args.steps if name not in ("mlp", "image_head") else args.steps * 40, args.repeats)
+        speeds = measure(name, _steps(name, args.steps), args.repeats)
         ratio = speeds["mixed_bfloat16"] / speeds["float32"]
         print(json.dumps({"case": name, "float32_steps_per_s": round(speeds["float32"], 2),
                           "bfloat16_steps_per_s": round(speeds["mixed_bfloat16"], 2), "ratio": round(ratio, 3)}),

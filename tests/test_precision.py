@@ -82,3 +82,19 @@ def test_a_cpu_without_amx_stays_float32_and_none_forces_it(workdir, monkeypatch
     assert saved["resolved"]["mixed_precision"] == "float32"
     ctx, policy, saved = _prepared(workdir, monkeypatch, AMX, mixed_precision=None)
     assert policy == "float32" and "mixed_precision" not in saved.get("resolved", {})  # nothing auto to record
+
+
+def test_a_narrow_text_encoder_stays_float32_on_amx(tmp_path):
+    from tl_app.text.presets import ResolvedPreset, encoder_width
+
+    hf, hub = tmp_path / "hf", tmp_path / "hub"
+    hf.mkdir(), hub.mkdir()
+    (hf / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 384}))
+    (hub / "config.json").write_text(json.dumps({"class_name": "BertBackbone", "config": {"hidden_dim": 32}}))
+    widths = [encoder_width(ResolvedPreset(str(path), "")) for path in (hf, hub)]
+    assert widths == [384, 32]
+    assert encoder_width(ResolvedPreset("bert_tiny_en_uncased", "")) == 128  # keras-hub name: text.encoders' table
+    assert encoder_width(ResolvedPreset("hf://someone/model", "")) is None
+    choices = [precision.choose_precision("auto", "cpu", precision.text_workload(w), AMX).policy
+               for w in (*widths, 128, None)]
+    assert choices == ["mixed_bfloat16", "float32", "float32", "mixed_bfloat16"]  # unknown width: taken as wide

@@ -23,7 +23,15 @@ AMX_FLAGS = frozenset({"amx_bf16", "amx_tile"})
 # benchmarks/precision.py on the 2-core Sapphire Rapids host (steps/s, bfloat16 / float32, best of 3 interleaved):
 # text_fine_tune (BERT 6x384, seq 128) 1.76; mlp 0.99, image_head 0.95, image_fine_tune (MobileNetV2 96 px) 0.68,
 # feature_extraction (MobileNetV2 forward) 0.72.
+# text_fine_tune_small (BERT 2x32, seq 64) 0.86: encoders narrower than SMALL_ENCODER_WIDTH stay float32
+# (384 measured faster, 32 slower; 128 not measured: float32, the safe side).
 AUTO_BFLOAT16 = frozenset({"text_fine_tune"})
+SMALL_ENCODER_WIDTH = 256
+
+
+def text_workload(width):
+    """The workload of fine-tuning a text encoder `width` hidden units wide (None: unknown, taken as wide)."""
+    return "text_fine_tune_small" if width is not None and width < SMALL_ENCODER_WIDTH else "text_fine_tune"
 
 
 @dataclass(frozen=True)

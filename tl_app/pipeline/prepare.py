@@ -90,31 +90,34 @@ def check(ctx):
         run_dirs.check_same_config(ctx.continuing, ctx.config_dict)
 
 
-def configure_numerics(cfg, choice, workload=None):
-    """Float policy and seeds; after the strategy exists (multi-worker needs TF untouched until then).
-
-    Returns the `engine.precision.PrecisionChoice` (its reason logged; `auto`'s result is recorded in config.json).
-    `workload`: the recipe's `precision_workload` (what `auto` keys on with the CPU's flags).
-    """
+def configure_numerics(cfg, choice):
+    """Seeds and op determinism; after the strategy exists (multi-worker needs TF untouched until then)."""
     import keras
     import tensorflow as tf
 
-    from tl_app.engine.precision import choose_precision
-
     keras.backend.clear_session(free_memory=False)  # same layer names every run: --init-from matches by name
-    precision = choose_precision(cfg.mixed_precision, choice.device, workload)
-    # Before any layer is built: layers read the global policy at construction.
-    keras.mixed_precision.set_global_policy(precision.policy)
-    log.info(f"float policy: {precision.policy} ({precision.reason}; config mixed_precision={cfg.mixed_precision},"
-             f" device {choice.device})")
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
-    return precision
+
+
+def set_float_policy(ctx):
+    """The float policy (`engine.precision`): after `load_data` (a text recipe's workload depends on the encoder it
+    resolved), before any model is built (layers read the global policy when built). Logged with its reason;
+    `auto`'s result is recorded in config.json."""
+    import keras
+
+    from tl_app.engine.precision import choose_precision
+
+    cfg = ctx.config
+    ctx.precision = choose_precision(cfg.mixed_precision, ctx.choice.device, ctx.recipe.precision_workload)
+    keras.mixed_precision.set_global_policy(ctx.precision.policy)
+    log.info(f"float policy: {ctx.precision.policy} ({ctx.precision.reason}; config mixed_precision="
+             f"{cfg.mixed_precision}, device {ctx.choice.device})")
 
 
 def choose_strategy(ctx):
-    """The tf.distribute strategy (`--strategy`), then the float policy and seeds."""
+    """The tf.distribute strategy (`--strategy`), then seeds (the float policy comes after the data)."""
     from tl_app.engine.strategies import choose_strategy as choose
 
     import keras
@@ -123,11 +126,13 @@ def choose_strategy(ctx):
     ctx.choice = choose(options.strategy, options.tpu, collective_timeout=options.collective_timeout)
     # The float policy is Keras-global: a bfloat16 run must not leave the caller's later models in bfloat16.
     ctx.closing.callback(keras.mixed_precision.set_global_policy, keras.mixed_precision.global_policy())
-    ctx.precision = configure_numerics(ctx.config, ctx.choice, ctx.recipe.precision_workload)
+    configure_numerics(ctx.config, ctx.choice)
 
 
 def load_data(ctx):
+    """The recipe's data, then the float policy (which may depend on what loading it resolved)."""
     ctx.data = ctx.recipe.load_data()
+    set_float_policy(ctx)
 
 
 def _exit_cleanly_on_sigterm():
