@@ -131,12 +131,13 @@ def _steps(name, steps):
     return steps * 40 if name in ("mlp", "image_head", "text_fine_tune_small") else steps
 
 
-def rows(cases=CASES, steps=5, repeats=3):
+def rows(quick=False, cases=("image_fine_tune", "feature_extraction", "text_fine_tune", "mlp", "image_head",
+                              "text_fine_tune_small"), repeats=3):
     """Table rows (see benchmarks/table.py): bfloat16 steps/s against float32 per case, goal >= 1.0 where
     `mixed_precision=auto` picks bfloat16, else none (float32 stays)."""
     from tl_app.engine.strategies import AUTO_BFLOAT16
 
-    out = []
+    out, steps = [], 3 if quick else 5
     for name in cases:
         speeds = measure(name, _steps(name, steps), repeats)
         ratio = speeds["mixed_bfloat16"] / speeds["float32"]

@@ -109,6 +109,8 @@ def markdown(result):
              f"- host: {h['cpu']}, {h['cores']} cores; flags: {', '.join(h['flags']) or 'no AVX-512/AMX'}",
              f"- TensorFlow {h['tensorflow']}, Python {h['python']}; {h['date']}; load average before"
              f" {h['load_before']}, after {h.get('load_after')}; wall time {result['seconds']:.0f} s",
+             *[f"- re-run later: {', '.join(p['sources'])} ({p['date']}, load average {p['load_before']} ->"
+               f" {p['load_after']})" for p in h.get("partial_runs", [])],
              f"- goals met: {sum(r['met'] is True for r in result['rows'])} of"
              f" {sum(r['met'] is not None for r in result['rows'])} rows with a goal", "",
              "| measure | baseline | tl_app | unit | ratio | goal | met | notes |",
@@ -126,7 +128,8 @@ def _fmt(x):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (make bench-quick)")
-    parser.add_argument("--only", help="comma-separated sources, of " + ", ".join(n for n, _ in SOURCES))
+    parser.add_argument("--only", help="comma-separated sources, of " + ", ".join(n for n, _ in SOURCES)
+                        + "; their rows replace theirs in an existing results.json, the others are kept")
     parser.add_argument("--out-dir", default=HERE, help="where results.json and results.md go")
     args = parser.parse_args()
     names = [n for n, _ in SOURCES] if not args.only else args.only.split(",")
@@ -136,8 +139,26 @@ def main():
     started = time.perf_counter()
     result = {"host": host(), "quick": args.quick}
     result["rows"] = collect(names, args.quick)
-    result["host"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    result["seconds"] = round(time.perf_counter() - started)
+    previous = os.path.join(args.out_dir, "results.json")
+    if args.only and os.path.isfile(previous):  # a partial run replaces its sources' rows, keeps the others'
+        with open(previous, encoding="utf-8") as f:
+            kept = json.load(f)
+        ran = {f"benchmarks/{n}.py" if n != "suite" else "pytest" for n in names}
+        rows_by_source = {}
+        for r in kept.get("rows", []) + result["rows"]:
+            rows_by_source.setdefault(r["source"], [])
+        for r in kept.get("rows", []):
+            if r["source"] not in ran:
+                rows_by_source[r["source"]].append(r)
+        for r in result["rows"]:
+            rows_by_source[r["source"]].append(r)
+        result["rows"] = [r for rs in rows_by_source.values() for r in rs]
+        this = {"sources": names, "date": result["host"]["date"], "load_before": result["host"]["load_before"],
+                "load_after": [round(x, 2) for x in os.getloadavg()]}
+        result["host"] = dict(kept["host"], partial_runs=kept["host"].get("partial_runs", []) + [this])
+        result["seconds"] = kept.get("seconds", 0)
+    result.setdefault("seconds", round(time.perf_counter() - started))
+    result["host"].setdefault("load_after", [round(x, 2) for x in os.getloadavg()])
     with open(os.path.join(args.out_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
     with open(os.path.join(args.out_dir, "results.md"), "w", encoding="utf-8") as f:
