@@ -18,7 +18,7 @@ the least disturbed). Cases, batch 32 each, the shapes the recipes use:
 - text_fine_tune_small: the same with the tests' tiny BERT (2 layers, 32 hidden), sequence length 64: under
   `precision.SMALL_ENCODER_WIDTH` hidden units, `auto` keeps float32.
 
-`engine.strategies.AUTO_BFLOAT16` holds the cases `mixed_precision=auto`
+`tl_app.engine.precision.AUTO_BFLOAT16` holds the cases `mixed_precision=auto`
 turns bfloat16 on for; this script is what that table rests on.
 
     python benchmarks/precision.py [--cases all] [--steps 5] [--repeats 3]
@@ -135,7 +135,7 @@ def rows(quick=False, cases=("image_fine_tune", "feature_extraction", "text_fine
                               "text_fine_tune_small"), repeats=3):
     """Table rows (see benchmarks/table.py): bfloat16 steps/s against float32 per case, goal >= 1.0 where
     `mixed_precision=auto` picks bfloat16, else none (float32 stays)."""
-    from tl_app.engine.strategies import AUTO_BFLOAT16
+    from tl_app.engine.precision import AUTO_BFLOAT16
 
     out, steps = [], 3 if quick else 5
     for name in cases:
