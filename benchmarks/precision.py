@@ -137,7 +137,7 @@ def rows(quick=False, cases=("image_fine_tune", "feature_extraction", "text_fine
     `mixed_precision=auto` picks bfloat16, else none (float32 stays)."""
     from tl_app.engine.precision import AUTO_BFLOAT16
 
-    out, steps = [], 3 if quick else 5
+    out, steps = [], 5  # fewer steps were too noisy on a loaded host (MobileNetV2 fine-tune read 1.1x with 3)
     for name in cases:
         speeds = measure(name, _steps(name, steps), repeats)
         ratio = speeds["mixed_bfloat16"] / speeds["float32"]
