@@ -27,6 +27,9 @@ setup(
         "pillow>=10",
         "tqdm",  # progress of image decoding, feature extraction and evaluation
         "pyyaml>=6",  # `--config run.yaml` (with line numbers for every key)
+        # `tl-app tune`: KerasTuner's oracles (Bayesian optimization, Hyperband, random) and their saved, resumable
+        # state, instead of a hand-written search; its trials are runs of our own pipeline (`tl_app.select.tuning`).
+        "keras-tuner>=1.4.7,<1.5",
         # `tl-app serve`: TF Serving's APIs with the official messages and stubs (PredictRequest, PredictionLog for
         # warmup files, ModelServerConfig for models.config); it pins nothing beyond tensorflow>=2.21.
         "tensorflow-serving-api==2.21.*",

@@ -8,10 +8,11 @@ MODULES = ["tl_app.config_file", "tl_app.recipe_files", "tl_app.data.splits", "t
            "tl_app.pipeline.context", "tl_app.mlp.classification", "tl_app.image.classification",
            "tl_app.text.classification", "tl_app.engine.regularizers", "tl_app.engine.schedules",
            "tl_app.engine.losses", "tl_app.atomic", "tl_app.phase_fields", "tl_app.text.files",
-           "tl_app.pipeline.run_dirs", "tl_app.engine.phase_task", "tl_app.pipeline.phase_results",
+           "tl_app.engine.phase_task", "tl_app.pipeline.phase_results",
            "tl_app.text.adapt_data", "tl_app.text.masked_lm_data", "tl_app.text.masked_lm", "tl_app.text.adaptation",
            "tl_app.pipeline.evaluate", "tl_app.image.backbones.backbone", "tl_app.image.backbones.registry",
-           "tl_app.image.backbones.keras_application"]
+           "tl_app.image.backbones.keras_application", "tl_app.run_paths", "tl_app.select.logme",
+           "tl_app.select.probe"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -180,3 +180,59 @@ def run(recipe=None, *, config=None, options=None, **fields):
     values = {k: v for k, v in fields.items() if k not in chosen}
     cfg = resolve_config(cls, loaded, values=values)
     return run_recipe(cls(cfg), options_with_file(run_options, loaded, cls.name))
+
+
+def select(recipe=None, *, config=None, bases="offline", logdir="runs", run_id=None, max_params=None,
+           max_latency_ms=None, **fields):
+    """Rank a recipe's candidate bases on frozen features, as `tl-app select` does; returns selection.json's dict.
+
+    Args:
+        recipe: a registered name, a recipe file, a Recipe subclass, or None when `config` names the recipe.
+        config: a YAML or JSON config file.
+        bases: "offline", "all" or "name1,name2".
+        logdir: selection.json goes to `<logdir>/<recipe>/select-<run_id>/`.
+        run_id: the name after `select-` (default: a timestamp).
+        max_params, max_latency_ms: drop bases over these limits.
+        **fields: config fields (`data_dir=...`, `image_size=96`, `weights="offline"`, ...).
+
+    Examples:
+        >>> import tl_app
+        >>> ranking = tl_app.select("image_folder", data_dir="photos", image_size=96)["ranking"]  # doctest: +SKIP
+        >>> [entry["base"] for entry in ranking]  # doctest: +SKIP
+        ['mobilenet_v2', 'efficientnet_lite2', 'efficientnet_lite0', 'xception']
+    """
+    from tl_app.select.choose import select as select_bases
+
+    loaded = load_config_file(config)
+    cls = recipe_class(recipe, loaded)
+    recipe_obj = cls(resolve_config(cls, loaded, values=fields))
+    return select_bases(recipe_obj, bases, logdir, run_id, max_params, max_latency_ms, recipe_obj.config.keep_features)
+
+
+def tune(recipe=None, *, config=None, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="bayesian",
+         resume=False, search=None, logdir="runs", run_id=None, **fields):
+    """Search a recipe's hyperparameters with KerasTuner, as `tl-app tune` does; returns result.json's dict.
+
+    Args:
+        recipe: a registered name, a recipe file, a Recipe subclass, or None when `config` names the recipe.
+        config: a YAML or JSON config file (the starting point every trial changes).
+        trials, fine_tune_trials: trials of the head search and of the fine-tuning search after it.
+        budget_minutes: start no trial after this many minutes.
+        tuner: "bayesian", "hyperband" or "random".
+        resume: continue the named (`run_id`) or latest tuning where it stopped.
+        search: a YAML/JSON search-space file replacing the recipe's.
+        logdir, run_id: the tuning directory is `<logdir>/<recipe>/tune-<run_id>/`.
+        **fields: config fields (`data_dir=...`, `preset="offline"`, ...).
+
+    Examples:
+        >>> import tl_app
+        >>> result = tl_app.tune("digits", trials=5, fine_tune_trials=0, epochs=3)  # doctest: +SKIP
+        >>> result["best_yaml"]  # doctest: +SKIP
+        'runs/digits/tune-20261206-091500/best.yaml'
+    """
+    from tl_app.select.tuning import tune as tune_recipe
+
+    loaded = load_config_file(config)
+    cls = recipe_class(recipe, loaded)
+    recipe_obj = cls(resolve_config(cls, loaded, values=fields))
+    return tune_recipe(recipe_obj, trials, fine_tune_trials, budget_minutes, tuner, resume, search, logdir, run_id)

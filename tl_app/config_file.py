@@ -37,7 +37,8 @@ RECIPE_FILE_KEY = "recipe_file"  # `path.py:Class` of a recipe loaded from a fil
 INIT_FROM_KEY = "init_from"  # the export `--init-from` started the run from
 RESOLVED_KEY = "resolved"  # what `auto` fields resolved to, e.g. {"weights": "offline"}
 # distribution: how it trained (informational)
-RECORD_KEYS = (RECIPE_KEY, RECIPE_FILE_KEY, "distribution", INIT_FROM_KEY, RESOLVED_KEY)
+SELECTION_KEY = "selection"  # base=auto: which selection chose the base, and its ranking
+RECORD_KEYS = (RECIPE_KEY, RECIPE_FILE_KEY, "distribution", INIT_FROM_KEY, RESOLVED_KEY, SELECTION_KEY)
 SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
 

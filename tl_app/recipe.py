@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Dict, List, Optional
 
+from tl_app.errors import UserError
 from tl_app.config import RecipeConfig
 from tl_app.export.signatures import ServingSignature  # noqa: F401  (the hook's return type)
 from tl_app.phase_fields import PhaseFields
@@ -114,6 +115,8 @@ class Recipe:
     # The benchmarks/precision.py case this recipe's training resembles: `mixed_precision=auto` turns bfloat16 on
     # for it on an AMX CPU when that case measured faster (tl_app.engine.precision). None: float32 on CPU.
     precision_workload: ClassVar[Optional[str]] = None
+    # The config field naming the pretrained base that `tl-app select` ranks and `base=auto` chooses, or None.
+    base_field: ClassVar[Optional[str]] = None
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.default_config()
@@ -194,6 +197,36 @@ class Recipe:
     def metrics(self):
         """Names (or Keras metric objects) tracked every epoch on train and validation: accuracy and macro F1."""
         return ["accuracy", "f1_macro"]
+
+    def base_candidates(self, spec):
+        """Names of the bases `tl-app select --bases SPEC` compares: "offline", "all" or "a,b,c".
+
+        Default: a UserError (the recipe has no `base_field`); a family with several bases overrides it.
+        """
+        raise UserError(f"recipe {self.name} has no pretrained base to choose (select and base=auto work on the"
+                        " image and text recipes).")
+
+    def search_space(self):
+        """`tl-app tune`'s default space: `{field: spec}` (`tl_app.select.search_space` has the format).
+
+        Default: the head's learning rate, dropout, label smoothing, weight decay and class weighting.
+        A family adds its own (hidden units, fine-tuning fields); a `--search` file replaces the whole space.
+        """
+        return {
+            "learning_rate": {"type": "Float", "min_value": 1e-4, "max_value": 1e-2, "sampling": "log"},
+            "dropout": {"type": "Choice", "values": [0.0, 0.1, 0.2, 0.3, 0.5]},
+            "label_smoothing": {"type": "Choice", "values": [0.0, 0.05, 0.1]},
+            "weight_decay": {"type": "Choice", "values": [0.0, 1e-4, 1e-3]},
+            "class_weight": {"type": "Choice", "values": ["none", "auto"]},
+        }
+
+    def reuse_data(self, data):
+        """`data` (loaded by this recipe with another base) for this recipe's base, or None to load them again.
+
+        `tl-app select` loads the data once when the base does not change them (the image family:
+        preprocessing is inside the model). Default: None.
+        """
+        return None
 
     def metric_names(self):
         """Names of `metrics()` as Keras logs them (what early stopping may monitor)."""

@@ -11,6 +11,7 @@ from tl_app.cli import evaluate  # noqa: F401  (tl-app evaluate)
 from tl_app.cli import tensorboard  # noqa: F401  (tl-app tensorboard)
 from tl_app.cli import tflite  # noqa: F401  (tl-app tflite)
 from tl_app.cli import bases  # noqa: F401  (tl-app bases)
+from tl_app.cli import select, tune  # noqa: F401  (tl-app select, tl-app tune)
 from tl_app.cli.group import cli, main
 
 __all__ = ["cli", "main"]

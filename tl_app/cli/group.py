@@ -50,6 +50,8 @@ def cli():
       tl-app run my_recipe.py           a recipe of your own, from a file (docs/writing-a-recipe.md)
       tl-app bases                      the image bases and text encoders, and which weights are here
       tl-app run image_folder --data-dir photos/ --set base=efficientnet_lite2 --set weights=offline
+      tl-app select image_folder --data-dir photos/   rank the bases on frozen features (or --set base=auto)
+      tl-app tune text_folder --data-dir D --trials 30 search hyperparameters (KerasTuner); best.yaml
       tl-app run --config runs/digits/<run-id>/config.json      repeat a run
       tl-app run digits --gate "accuracy>=0.95"                 publish only a model that meets it (exit 3 if not)
       tl-app run text_folder --data-dir D --set adapt_epochs=2  adapt the encoder to your text first (masked LM)

@@ -126,6 +126,7 @@ class FeatureStore:
         self.directory = directory or default_dir()
         self._extractor = self._digest = None
         self._checked = False
+        self.history = []  # (split, key, reused) of every lookup, in order: what a caller reports or records
 
     def extractor_hash(self, extractor):
         """`extractor_digest(extractor)`, computed once per store (an extractor is frozen while its features are cached)."""

@@ -58,6 +58,7 @@ def cached_features(extractor, dataset, batch_size, store=None, split="train", c
         return extract_features(call, dataset, batch_size)
     key = split_key(store.extractor_hash(extractor), dataset)
     kept = store.load(key)
+    store.history.append((split, key, kept is not None))
     if kept is not None:
         log.info(f"{split}: reused {len(kept[0])} feature vectors kept by an earlier run ({store.path(key)})")
         return kept

@@ -290,3 +290,18 @@ def with_data_sharding(dataset):
 def distribute_dataset(strategy, batched_dataset):
     """A distributed dataset: each global batch split across the replicas (and workers)."""
     return strategy.experimental_distribute_dataset(with_data_sharding(batched_dataset))
+
+
+def configure_numerics(cfg, choice):
+    """Seeds and op determinism, after the strategy exists (multi-worker needs TensorFlow untouched until then).
+
+    Clears Keras' session first, so every run names its layers the same (`--init-from` matches weights by
+    name). The float policy comes later (`pipeline.prepare.set_float_policy`, once the data says the workload).
+    """
+    import keras
+    import tensorflow as tf
+
+    keras.backend.clear_session(free_memory=False)
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()

@@ -145,10 +145,10 @@ def predict_export(export, dataset, batch_size, references=None, split="test"):
 
 def output_dir(path, logdir, recipe_name):
     """The directory `tl-app evaluate` writes to: `path` (new or empty), else `<logdir>/<recipe>/eval-<timestamp>/`."""
-    from tl_app.pipeline import run_dirs
+    from tl_app.run_paths import create_run_dir, new_run_id
 
     if path is None:
-        return run_dirs.create_run_dir(logdir, recipe_name, "eval-" + run_dirs.new_run_id())
+        return create_run_dir(logdir, recipe_name, "eval-" + new_run_id())
     if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
         raise UserError(f"--output-dir {path}: exists and is not an empty directory; name a new one (nothing is "
                         "overwritten).")

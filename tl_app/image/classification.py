@@ -72,6 +72,7 @@ class ImageClassification(Recipe):
     export_config_values = {"weights": "none"}  # an export's model.weights.h5 holds the base's trained weights
     architecture_fields = ("base", "alpha")
     precision_workload = "image_fine_tune"  # mixed_precision=auto: see tl_app.engine.precision
+    base_field = "base"
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -83,6 +84,35 @@ class ImageClassification(Recipe):
         self._check_config()
         self._weights = self._resolve_weights()  # seconds, before reading any data
         return self.load_images()
+
+    def reuse_data(self, data):
+        """The images do not depend on the base (its preprocessing is inside the model): `data` as they are,
+        after this base's checks and weights."""
+        self._check_config()
+        self._weights = self._resolve_weights()
+        return data
+
+    def search_space(self):
+        """The common head fields and head epochs; fine-tuning: its learning rate, the share of the base it
+        trains (`fine_tune_fraction`) and its epochs."""
+        return {
+            **super().search_space(),
+            "epochs": {"type": "Choice", "values": [5, 10, 20]},
+            "fine_tune_learning_rate": {"type": "Float", "min_value": 1e-5, "max_value": 1e-3, "sampling": "log"},
+            "fine_tune_fraction": {"type": "Choice", "values": [0.1, 0.2, 0.3, 0.5]},
+            "fine_tune_epochs": {"type": "Choice", "values": [3, 5, 8]},
+        }
+
+    def base_candidates(self, spec):
+        """"offline": the bases with an offline asset; "all": every registered base; else comma-separated names."""
+        from tl_app.image.backbones import all_backbones, get
+
+        spec = spec.strip()
+        if spec == "offline":
+            return sorted(name for name, b in all_backbones().items() if b.offline_asset)
+        if spec == "all":
+            return sorted(all_backbones())
+        return [get(name.strip()).name for name in spec.split(",") if name.strip()]
 
     def load_evaluation_data(self) -> DataSplits:
         """The images alone: evaluating an export needs no pretrained base weights."""
@@ -96,6 +126,9 @@ class ImageClassification(Recipe):
         problem = backbone.size_problem(cfg.image_size)
         if problem:
             raise UserError(f"--set image_size={cfg.image_size}: {problem}.")
+        if cfg.fine_tune_fraction is not None and not 0 < cfg.fine_tune_fraction <= 1:
+            raise UserError(f"--set fine_tune_fraction={cfg.fine_tune_fraction:g}: the share of the base's layers that"
+                            " fine-tuning trains, within (0, 1] (e.g. 0.3), or none for the base's own default.")
         if cfg.alpha not in backbone.widths:
             raise UserError(f"--set alpha={cfg.alpha:g}: {backbone.name} is built with alpha"
                             f" {', '.join(f'{w:g}' for w in backbone.widths)}; alpha is a MobileNet width multiplier.")
@@ -146,6 +179,7 @@ class ImageClassification(Recipe):
         rate = "learning_rate" if cfg.fine_tune_learning_rate is None else "fine_tune_learning_rate"
         return [PhaseFields.reading("head", "epochs"),
                 PhaseFields.reading("fine_tune", "fine_tune_epochs", learning_rate=rate, fine_tune_at="fine_tune_at",
+                                    fine_tune_fraction="fine_tune_fraction",
                                     gradual_unfreeze="gradual_unfreeze")]
 
     def phases(self, model) -> List[Phase]:
@@ -178,7 +212,7 @@ class ImageClassification(Recipe):
         cfg = self.config
         backbone = self.backbone
         start = (unfreezing.check_fine_tune_at(backbone, base, cfg.fine_tune_at) if cfg.fine_tune_at is not None
-                 else unfreezing.default_fine_tune_at(backbone, base))
+                 else unfreezing.default_fine_tune_at(backbone, base, cfg.fine_tune_fraction))
         learning_rate = cfg.learning_rate / 10 if cfg.fine_tune_learning_rate is None else cfg.fine_tune_learning_rate
         if cfg.gradual_unfreeze <= 0:
             return [Phase("fine_tune", cfg.fine_tune_epochs, learning_rate,

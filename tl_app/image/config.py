@@ -15,6 +15,7 @@ class ImageConfig(RecipeConfig):
     weights: str = "auto"  # auto | imagenet | offline | none | PATH to a .weights.h5 / .h5 file
     fine_tune_epochs: int = 5  # 0 = head phase only
     fine_tune_at: Optional[int] = None  # first base layer that trains when fine-tuning; None = top ~30%
+    fine_tune_fraction: Optional[float] = None  # with fine_tune_at none: the top share of layers that trains; None = the base's
     fine_tune_learning_rate: Optional[float] = None  # None = learning_rate / 10
     gradual_unfreeze: int = 0  # K > 0: unfreeze one more block every K fine-tune epochs
     augment: bool = True  # random flip/zoom/contrast (and rotation/translation when set) when training the base

@@ -11,10 +11,12 @@ from typing import List
 from tl_app.errors import UserError
 
 
-def default_fine_tune_at(backbone, base):
-    """First unit of the top `backbone.fine_tune_fraction` of the base, moved down to its block's start."""
+def default_fine_tune_at(backbone, base, fraction=None):
+    """First unit of the top `fraction` (default: `backbone.fine_tune_fraction`) of the base, moved down to its
+    block's start."""
     units = backbone.units(base)
-    target = int(round(len(units) * (1.0 - backbone.fine_tune_fraction)))
+    fraction = backbone.fine_tune_fraction if fraction is None else fraction
+    target = int(round(len(units) * (1.0 - fraction)))
     return max(s for s in backbone.block_starts(base) if s <= target)
 
 

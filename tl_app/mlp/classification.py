@@ -33,6 +33,10 @@ class MLPClassifier(Recipe):
     serving_input_name = "pixels"
     pixel_max: ClassVar[float] = 255.0
 
+    def search_space(self):
+        """The common fields and the hidden layer's width."""
+        return {**super().search_space(), "hidden_units": {"type": "Choice", "values": [32, 64, 128, 256]}}
+
     def build_model(self, data: DataSplits):
         import keras
         from keras import layers

@@ -110,6 +110,7 @@ class RunContext:
         if recipe_file:
             self.config_dict["recipe_file"] = recipe_file
         self.continuing = None
+        self.auto_resolved = {}  # what the pipeline resolved before the recipe saw it (base=auto's winner)
         self.init_weights = None
         self.choice = None
         self.precision = None

@@ -17,6 +17,7 @@ from tl_app.errors import UserError
 from tl_app.export import savedmodel
 from tl_app.phase_fields import unused_fields
 from tl_app.pipeline import run_dirs
+from tl_app.pipeline.choose_base import check_auto_base, choose_base
 from tl_app.pipeline.context import Stage
 from tl_app.pipeline.tflite import check_tflite
 
@@ -58,8 +59,10 @@ def check_init_from(path, recipe):
             raise UserError(f"--init-from {path}: that export is of recipe '{exported['recipe']}', not '{recipe.name}'.")
         defaults = recipe.default_config()
         for field in recipe.architecture_fields:
-            # An export written before the field existed used the field's default.
+            # An export written before the field existed used the field's default; `auto` (base=auto) what it chose.
             theirs, ours = exported.get(field, getattr(defaults, field)), getattr(recipe.config, field)
+            if theirs == "auto":
+                theirs = (exported.get(RESOLVED_KEY) or {}).get(field, theirs)
             if theirs != ours:
                 raise UserError(f"--init-from {path}: that export was trained with {field}={theirs}, this run has"
                                 f" {field}={ours}; add --set {field}={theirs}.")
@@ -90,17 +93,6 @@ def check(ctx):
         run_dirs.check_same_config(ctx.continuing, ctx.config_dict)
 
 
-def configure_numerics(cfg, choice):
-    """Seeds and op determinism; after the strategy exists (multi-worker needs TF untouched until then)."""
-    import keras
-    import tensorflow as tf
-
-    keras.backend.clear_session(free_memory=False)  # same layer names every run: --init-from matches by name
-    keras.utils.set_random_seed(cfg.seed)
-    if cfg.deterministic:
-        tf.config.experimental.enable_op_determinism()
-
-
 def set_float_policy(ctx):
     """The float policy (`engine.precision`): after `load_data` (a text recipe's workload depends on the encoder it
     resolved), before any model is built (layers read the global policy when built). Logged with its reason;
@@ -119,6 +111,7 @@ def set_float_policy(ctx):
 def choose_strategy(ctx):
     """The tf.distribute strategy (`--strategy`), then seeds (the float policy comes after the data)."""
     from tl_app.engine.strategies import choose_strategy as choose
+    from tl_app.engine.strategies import configure_numerics
 
     import keras
 
@@ -165,7 +158,7 @@ def _record(ctx):
     record = {}
     if ctx.options.init_from:
         record[INIT_FROM_KEY] = os.path.abspath(ctx.options.init_from)
-    resolved = dict(ctx.recipe.resolved_config())
+    resolved = {**ctx.auto_resolved, **ctx.recipe.resolved_config()}
     if ctx.config.mixed_precision == "auto":  # the float policy auto chose: --config repeats it on any host
         resolved["mixed_precision"] = ctx.precision.setting
     if resolved:
@@ -212,7 +205,9 @@ class Prepare(Stage):
     name = "prepare"
 
     def run(self, ctx):
+        check_auto_base(ctx)
         check(ctx)
+        choose_base(ctx)
         choose_strategy(ctx)
         load_data(ctx)
         for stage in ctx.stages:  # what later stages need from the data (a gate's metric names), before any run dir

@@ -1,31 +1,10 @@
 """Run directories: `runs/<recipe>/<run-id>/` holding TensorBoard logs, config and metrics."""
-import datetime
 import json
 import os
 
 from tl_app import atomic
 from tl_app.errors import UserError
-
-
-def new_run_id():
-    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def check_run_id(run_id):
-    """UserError unless `run_id` is a name: it names a directory under `<logdir>/<recipe>/`, never a path.
-
-    Examples:
-        >>> check_run_id("exp-1")
-        >>> check_run_id("../elsewhere")
-        Traceback (most recent call last):
-        ...
-        tl_app.errors.UserError: --run-id ../elsewhere: a run id is a name, not a path (no '/', '..' or absolute path); e.g. --run-id exp1.
-    """
-    if run_id is None:
-        return
-    if not run_id.strip() or run_id in (".", "..") or any(c in run_id for c in ("/", "\\", "\0")):
-        raise UserError(f"--run-id {run_id}: a run id is a name, not a path (no '/', '..' or absolute path);"
-                        " e.g. --run-id exp1.")
+from tl_app.run_paths import check_run_id, create_run_dir, new_run_id  # noqa: F401  (naming lives in core; the pipeline's name for it)
 
 
 def _inside(path, folder):
@@ -42,27 +21,6 @@ def check_apart(logdir, export_dir):
     if runs == exports or _inside(runs, exports) or _inside(exports, runs):
         raise UserError(f"--logdir {logdir} and --export-dir {export_dir} overlap (one is inside the other); runs and"
                         " published versions need directories apart, e.g. --logdir runs --export-dir saved_models.")
-
-
-def create_run_dir(logdir, recipe_name, run_id=None):
-    """Create and return a new run directory; never reuses an existing one."""
-    base = os.path.join(logdir, recipe_name)
-    try:
-        os.makedirs(base, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"--logdir {logdir}: cannot create {base} ({exc.strerror}); name a writable directory.") from None
-    stem = run_id or new_run_id()
-    candidate, n = stem, 1
-    while True:
-        path = os.path.join(base, candidate)
-        try:
-            os.makedirs(path)
-            return path
-        except FileExistsError:
-            if run_id:
-                raise UserError(f"run {path} already exists; choose another --run-id.") from None
-            n += 1
-            candidate = f"{stem}-{n}"
 
 
 def write_json(run_dir, filename, payload):
@@ -135,7 +93,7 @@ def existing_run(logdir, recipe_name, run_id=None, resume=False):
     return path
 
 
-def check_same_config(run_dir, config_dict, ignore=("distribution", "init_from", "resolved")):
+def check_same_config(run_dir, config_dict, ignore=("distribution", "init_from", "resolved", "selection")):
     """UserError naming the fields where this command's config differs from the run's config.json."""
     config_path = os.path.join(run_dir, "config.json")
     if not os.path.isfile(config_path):

@@ -87,6 +87,31 @@ class BertTextClassification(Recipe):
         self._classifier = None
         self._adaptation = None
 
+    base_field = "preset"
+
+    def search_space(self):
+        """The common head fields and head epochs; fine-tuning: its learning rate, epochs and warmup."""
+        return {
+            **super().search_space(),
+            "epochs": {"type": "Choice", "values": [20, 30, 60]},
+            "fine_tune_learning_rate": {"type": "Float", "min_value": 1e-5, "max_value": 1e-4, "sampling": "log"},
+            "fine_tune_epochs": {"type": "Choice", "values": [2, 3, 4]},
+            "fine_tune_warmup_fraction": {"type": "Choice", "values": [0.0, 0.1, 0.2]},
+        }
+
+    def base_candidates(self, spec):
+        """"offline": the encoders prepared offline (minilm_l6, minilm_l3); "all": those and every keras-hub
+        preset of the families here (downloads: dropped when unreachable); else comma-separated presets."""
+        from tl_app.text.encoders import ENCODERS, keras_hub_presets
+
+        spec = spec.strip()
+        offline = [e.name for e in ENCODERS.values() if e.asset]
+        if spec == "offline":
+            return offline
+        if spec == "all":
+            return offline + sorted(keras_hub_presets())
+        return [name.strip() for name in spec.split(",") if name.strip()]
+
     # ---- data ------------------------------------------------------------
     @property
     def precision_workload(self):

@@ -1,0 +1,85 @@
+"""`tl-app tune`: KerasTuner picks values, each trial is a run of the recipe's pipeline; killed tunes resume."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from helpers import assert_one_line_error
+
+
+def test_tune_writes_best_yaml_trials_and_hparams_and_run_repeats_the_best(workdir, cli):
+    from tl_app import api
+
+    result = cli("tune", "digits", "--trials", "2", "--fine-tune-trials", "0", "--set", "epochs=2",
+                 "--run-id", "one", "--tuner", "random")
+    assert result.exit_code == 0, result.output
+    tune_dir = workdir / "runs" / "digits" / "tune-one"
+    rows = list(csv.DictReader(open(tune_dir / "trials.csv")))
+    assert [r["trial"] for r in rows] == ["0", "1"] and {r["status"] for r in rows} == {"COMPLETED"}
+    best = json.loads((tune_dir / "result.json").read_text())["best"]
+    top = max(rows, key=lambda r: float(r["val_accuracy"]))
+    assert best["trial"] == top["trial"] and best["score"] == pytest.approx(float(top["val_accuracy"]))
+    assert f"validation accuracy {best['score']:.4f}" in result.output
+    for row in rows:  # each trial: a run of its own with its values, validation scalars and an HParams record
+        run_dir = tune_dir / "trials" / "digits" / f"head_{row['trial']}"
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["hidden_units"] == int(row["hidden_units"]) and config["epochs"] == 2
+        assert list(run_dir.glob("events.out.tfevents.*")) and list((run_dir / "validation").glob("events.*"))
+        assert not (run_dir / "metrics.json").exists()  # no test split read
+    loaded = api.load_config_file(str(tune_dir / "best.yaml"))
+    config = api.resolve_config(api.recipe_class(None, loaded), loaded)
+    assert config.epochs == 2 and config.hidden_units == best["values"]["hidden_units"]
+    assert config.learning_rate == pytest.approx(best["values"]["learning_rate"])
+
+
+def test_search_file_and_bad_input_are_one_line(workdir, cli):
+    search = workdir / "search.yaml"
+    search.write_text("learning_rate: {type: Float, min_value: 1.0e-3, max_value: 1.0e-2, sampling: log}\n"
+                      "dropout: {type: Choice, values: [0.1, 1.5]}\n")
+    out_of_range = cli("tune", "digits", "--search", str(search))
+    assert_one_line_error(out_of_range, "search.yaml, line 2", "dropout=1.5")
+    search.write_text("learning_rate: 0.01\nunits: {type: Int, min_value: 8, max_value: 64}\n")
+    unknown = cli("tune", "digits", "--search", str(search))
+    assert_one_line_error(unknown, "search.yaml, line 2", "units")
+    search.write_text("learning_rate: {type: Uniform, min_value: 0.1, max_value: 0.2}\n")
+    assert_one_line_error(cli("tune", "digits", "--search", str(search)), "line 1", "Float, Int, Choice, Boolean")
+    assert_one_line_error(cli("tune", "digits", "--trials", "0"), "--trials 0")
+    assert_one_line_error(cli("tune", "digits", "--budget-minutes", "0"), "--budget-minutes 0")
+    assert_one_line_error(cli("tune", "digits", "--resume"), "--resume", "no tuning")
+    assert not (workdir / "runs" / "digits").exists() or not list((workdir / "runs" / "digits").glob("tune-*"))
+
+
+def test_sigkill_during_a_trial_then_resume_finishes_the_planned_trials_without_repeating(workdir):
+    exe = os.path.join(os.path.dirname(sys.executable), "tl-app")
+    args = [exe, "tune", "digits", "--trials", "3", "--fine-tune-trials", "0", "--tuner", "random",
+            "--set", "epochs=3", "--run-id", "k"]
+    trials = workdir / "runs" / "digits" / "tune-k" / "trials" / "digits"
+    process = subprocess.Popen(args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not (trials / "head_1" / "config.json").exists():  # the second trial has started
+            assert process.poll() is None and time.monotonic() < deadline, "tune ended before its second trial"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    first = (trials / "head_0" / "trial.json").stat().st_mtime_ns
+    assert not (trials / "head_2").exists()
+
+    resumed = subprocess.run(args + ["--resume"], cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (trials / "head_0" / "trial.json").stat().st_mtime_ns == first  # the finished trial was not run again
+    oracle_trials = sorted(p.name for p in (workdir / "runs" / "digits" / "tune-k" / "head").glob("trial_*"))
+    assert oracle_trials == ["trial_0", "trial_1", "trial_2"]
+    rows = list(csv.DictReader(open(workdir / "runs" / "digits" / "tune-k" / "trials.csv")))
+    assert [r["trial"] for r in rows] == ["0", "1", "2"]
+    values = [tuple(sorted(yaml.safe_load(json.dumps(json.loads((trials / f"head_{t}" / "trial.json").read_text())
+                                                      ["values"])).items())) for t in range(3)]
+    assert len(set(values)) == 3  # three different trials, none repeated

@@ -1,0 +1,253 @@
+"""`tl-app tune`: KerasTuner chooses the values, the recipe's own pipeline trains every trial.
+
+Two searches, as the fine-tuning practice has it: the head's fields first (`--trials`; head-only
+runs, which train on the frozen base's cached features, seconds each), then, with the best head
+values fixed, the fine-tuning fields (`--fine-tune-trials`; full runs). Each search is a KerasTuner
+project in the tuning directory `<logdir>/<recipe>/tune-<run-id>/` (oracle state and trial files),
+so a killed `tune` continues with `--resume`: finished trials are kept, the one that was running is
+run again from its last checkpoint. KerasTuner silently keeps a saved search space that differs from
+the new one (keras-tuner #149, #803); `--resume` compares them first and says what differs.
+
+The result: `best.yaml` (a `--config` file for `tl-app run`), `trials.csv` (every trial, its values,
+score and seconds) and `result.json` (the best validation figure and the wall time).
+"""
+import csv
+import json
+import os
+import time
+
+from tl_app import config as config_lib
+from tl_app import log, run_paths
+from tl_app.errors import UserError
+from tl_app.select import search_space as spaces
+from tl_app.select.trial import run_trial
+
+TUNE_PREFIX = "tune-"
+TUNERS = ("bayesian", "hyperband", "random")
+SEARCH_FILE = "search.json"
+METRIC = "accuracy"  # the trials' score: validation accuracy of the final model
+EPOCH_FIELDS = {spaces.HEAD: "epochs", spaces.FINE_TUNE: "fine_tune_epochs"}  # what Hyperband's budget sets
+
+
+def _budget_oracle(cls):
+    """`cls` (a KerasTuner oracle class) that starts no trial past the deadline, nor one the time left cannot fit."""
+    import keras_tuner
+
+    class Budgeted(cls):
+        deadline = None
+        trial_seconds = []
+
+        def populate_space(self, trial_id):
+            if self.deadline is not None:
+                left = self.deadline - time.time()
+                shortest = min(self.trial_seconds) if self.trial_seconds else 0.0
+                if left <= 0 or left < shortest:
+                    log.info(f"tune: the budget has {max(left, 0):.0f} s left, less than a trial takes"
+                             f" ({shortest:.0f} s at best): no more trials")
+                    return {"status": keras_tuner.engine.trial.TrialStatus.STOPPED}
+            return super().populate_space(trial_id)
+
+    Budgeted.__name__ = cls.__name__
+    return Budgeted
+
+
+def _oracle(kind, hp, trials, seed, epochs_spec):
+    import keras_tuner
+
+    objective = keras_tuner.Objective(f"val_{METRIC}", "max")
+    common = dict(objective=objective, hyperparameters=hp, seed=seed, tune_new_entries=False,
+                  allow_new_entries=False)
+    if kind == "hyperband":
+        top = max(epochs_spec["values"]) if isinstance(epochs_spec, dict) and "values" in epochs_spec else \
+            epochs_spec.get("max_value") if isinstance(epochs_spec, dict) else epochs_spec
+        oracle = _budget_oracle(keras_tuner.oracles.HyperbandOracle)(max_epochs=int(top), factor=3, **common)
+        oracle.max_trials = trials
+        return oracle
+    if kind == "bayesian":
+        return _budget_oracle(keras_tuner.oracles.BayesianOptimizationOracle)(max_trials=trials, **common)
+    return _budget_oracle(keras_tuner.oracles.RandomSearchOracle)(max_trials=trials, **common)
+
+
+def _tuner(oracle, directory, stage, run):
+    """A KerasTuner BaseTuner whose trials are `run(values, trial_id)`; a UserError stops the search."""
+    import keras_tuner
+
+    class PipelineTuner(keras_tuner.engine.base_tuner.BaseTuner):
+        def run_trial(self, trial, *args, **kwargs):
+            try:
+                return run(dict(trial.hyperparameters.values), trial.trial_id)
+            except UserError as exc:
+                raise keras_tuner.errors.FatalError(str(exc)) from exc
+
+    return PipelineTuner(oracle, directory=directory, project_name=stage, overwrite=False)
+
+
+def _tune_dir(recipe, logdir, run_id, resume):
+    """The tuning directory: new, or (`--resume`) the named or latest one."""
+    base = os.path.join(logdir, recipe.name)
+    if resume:
+        if run_id:
+            path = os.path.join(base, TUNE_PREFIX + run_id)
+        else:
+            found = [os.path.join(base, n) for n in os.listdir(base)] if os.path.isdir(base) else []
+            found = [p for p in found if os.path.basename(p).startswith(TUNE_PREFIX)
+                     and os.path.isfile(os.path.join(p, SEARCH_FILE))]
+            path = max(found, key=os.path.getmtime) if found else None
+        if not path or not os.path.isfile(os.path.join(path, SEARCH_FILE)):
+            raise UserError(f"--resume: no tuning of {recipe.name} under {base}"
+                            f"{' named ' + TUNE_PREFIX + run_id if run_id else ''} to resume; start one without --resume.")
+        return path
+    return run_paths.create_run_dir(logdir, recipe.name, TUNE_PREFIX + (run_id or run_paths.new_run_id()))
+
+
+def _check_same_search(tune_dir, search):
+    with open(os.path.join(tune_dir, SEARCH_FILE), encoding="utf-8") as f:
+        saved = json.load(f)
+    differ = sorted(k for k in set(saved) | set(search) if saved.get(k) != search.get(k))
+    if differ:
+        shown = "; ".join(f"{k}: saved {json.dumps(saved.get(k), sort_keys=True)[:80]}, now "
+                          f"{json.dumps(search.get(k), sort_keys=True)[:80]}" for k in differ[:3])
+        raise UserError(f"--resume {tune_dir}: the search differs from the saved one ({shown}); run it with the saved"
+                        " settings, or start a new tuning without --resume.")
+
+
+def _trial_values(values, stage, fixed):
+    """Config values of a trial: the fixed ones, then the tuner's (its `tuner/epochs` as the stage's epochs)."""
+    out = {**fixed, **{k: v for k, v in values.items() if not k.startswith("tuner/")}}
+    if "tuner/epochs" in values:
+        out[EPOCH_FIELDS[stage]] = int(values["tuner/epochs"])
+    return out
+
+
+def _write_results(tune_dir, recipe, user_values, best, rows, started):
+    import yaml
+
+    with open(os.path.join(tune_dir, "trials.csv"), "w", newline="", encoding="utf-8") as f:
+        fields = sorted({k for row in rows for k in row["values"]})
+        writer = csv.writer(f)
+        writer.writerow(["stage", "trial", *fields, f"val_{METRIC}", "seconds", "status"])
+        for row in rows:
+            writer.writerow([row["stage"], row["trial"], *[row["values"].get(k, "") for k in fields],
+                             row["score"], row["seconds"], row["status"]])
+    best_config = {"recipe": recipe.name, **user_values, **best["values"]}
+    with open(os.path.join(tune_dir, "best.yaml"), "w", encoding="utf-8") as f:
+        f.write(f"# tl-app tune's best trial ({best['stage']} {best['trial']}: val_{METRIC} {best['score']:.4f});"
+                f" repeat it with `tl-app run --config {os.path.join(tune_dir, 'best.yaml')}`\n")
+        yaml.safe_dump(best_config, f, sort_keys=False)
+    trial_seconds = sum(row["seconds"] for row in rows)  # across resumed sessions too
+    result = {"best": best, "trials": len(rows), "seconds": round(time.time() - started, 1),
+              "trial_seconds": round(trial_seconds, 1),
+              "trials_per_minute": round(len(rows) / max(trial_seconds / 60, 1e-9), 2),
+              "best_yaml": os.path.join(tune_dir, "best.yaml")}
+    with open(os.path.join(tune_dir, "result.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="bayesian", resume=False, search=None,
+         logdir="runs", run_id=None):
+    """Search `recipe`'s hyperparameters with KerasTuner; returns result.json's dict (best values, figures).
+
+    Args:
+        recipe: a Recipe, config resolved (its values are the starting point every trial changes).
+        trials: head-search trials.
+        fine_tune_trials: fine-tuning-search trials (0: no fine-tuning search).
+        budget_minutes: start no trial after this many minutes (nor one the time left cannot fit).
+        tuner: "bayesian", "hyperband" or "random".
+        resume: continue the named (`run_id`) or latest tuning of the recipe.
+        search: a YAML/JSON search-space file replacing the family's (`tl_app.select.search_space`).
+        logdir: the tuning directory is `<logdir>/<recipe>/tune-<run_id>/`.
+        run_id: its name after `tune-` (default: a timestamp).
+
+    Examples:
+        >>> import tl_app  # doctest: +SKIP
+        >>> tl_app.tune("digits", trials=10, fine_tune_trials=0)["best"]["values"]  # doctest: +SKIP
+        {'class_weight': 'none', 'dropout': 0.1, 'hidden_units': 256, ...}
+    """
+    started = time.time()
+    if trials < 1:
+        raise UserError(f"--trials {trials}: at least 1.")
+    if fine_tune_trials < 0:
+        raise UserError(f"--fine-tune-trials {fine_tune_trials}: 0 (no fine-tuning search) or more.")
+    if budget_minutes is not None and budget_minutes <= 0:
+        raise UserError(f"--budget-minutes {budget_minutes:g}: give a positive number of minutes.")
+    if tuner not in TUNERS:
+        raise UserError(f"--tuner {tuner}: choose one of {', '.join(TUNERS)}.")
+    run_paths.check_run_id(run_id)
+    if search:
+        space, where = spaces.load_search_file(search)
+    else:
+        space, where = recipe.search_space(), (lambda field: f"{recipe.name}'s search space")
+    spaces.check_space(recipe, space, where)
+    stages = spaces.split(space)
+    if fine_tune_trials == 0 or getattr(recipe.config, "fine_tune_epochs", None) is None:
+        stages.pop(spaces.FINE_TUNE, None)
+    if not stages:
+        raise UserError("the search space searches nothing (every field has a plain value); give a field a type.")
+    defaults = config_lib.to_dict(recipe.default_config())
+    user_values = {k: v for k, v in config_lib.to_dict(recipe.config).items() if v != defaults.get(k)}
+    search_record = {"space": json.loads(spaces.fingerprint(space)), "tuner": tuner, "trials": trials,
+                     "fine_tune_trials": fine_tune_trials, "config": json.loads(json.dumps(user_values, default=str))}
+    tune_dir = _tune_dir(recipe, logdir, run_id, resume)
+    if resume:
+        _check_same_search(tune_dir, search_record)
+    else:
+        with open(os.path.join(tune_dir, SEARCH_FILE), "w", encoding="utf-8") as f:
+            json.dump(search_record, f, indent=1, sort_keys=True)
+    log.info(f"tune: {tune_dir} ({', '.join(f'{s}: {sorted(f)}' for s, f in stages.items())})")
+
+    trials_dir = os.path.join(tune_dir, "trials")
+    deadline = started + budget_minutes * 60 if budget_minutes else None
+    fixed = spaces.fixed_values(space)
+    best_values, rows, best = {}, [], None
+    for stage, stage_space in stages.items():
+        stage_fixed = {**fixed, **best_values}
+        if stage == spaces.HEAD and "fine_tune_epochs" in defaults:
+            stage_fixed["fine_tune_epochs"] = 0  # the head search trains the head alone
+        hp_space = dict(stage_space)
+        epochs_spec = None
+        if tuner == "hyperband":  # Hyperband sets the stage's epochs itself
+            epochs_spec = hp_space.pop(EPOCH_FIELDS[stage], getattr(recipe.config, EPOCH_FIELDS[stage]))
+        oracle = _oracle(tuner, spaces.hyperparameters(hp_space), trials if stage == spaces.HEAD else fine_tune_trials,
+                         recipe.config.seed, epochs_spec)
+        oracle.deadline, oracle.trial_seconds = deadline, []
+
+        def run(values, trial_id, stage=stage, stage_fixed=stage_fixed, oracle=oracle):
+            chosen = _trial_values(values, stage, stage_fixed)
+            cfg = config_lib.apply_values(recipe.config, chosen, recipe.name)
+            log.info(f"tune: {stage} trial {trial_id}: {chosen}")
+            result = run_trial(type(recipe)(cfg), trials_dir, f"{stage}_{trial_id}", METRIC, chosen)
+            oracle.trial_seconds.append(result["seconds"])
+            return {f"val_{METRIC}": result[f"val_{METRIC}"]}
+
+        search_tuner = _tuner(oracle, tune_dir, stage, run)
+        try:
+            search_tuner.search()
+        except Exception as exc:  # KerasTuner's FatalError around our UserError: say it in one line
+            if isinstance(exc.__cause__, UserError):
+                raise exc.__cause__ from None
+            raise
+        finished = [t for t in oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
+        if not finished:
+            raise UserError(f"tune: no {stage} trial finished (see {trials_dir}); check the recipe runs with"
+                            " `tl-app run` first.")
+        for t in sorted(finished, key=lambda t: t.trial_id):
+            result_path = os.path.join(trials_dir, recipe.name, f"{stage}_{t.trial_id}", "trial.json")
+            recorded = json.load(open(result_path, encoding="utf-8")) if os.path.isfile(result_path) else {}
+            rows.append({"stage": stage, "trial": t.trial_id, "values": recorded.get("values", {}),
+                         "score": round(t.score, 5), "seconds": round(recorded.get("seconds", 0.0), 1),
+                         "status": t.status})
+        top = max(finished, key=lambda t: t.score)
+        top_values = next(r["values"] for r in rows if r["stage"] == stage and r["trial"] == top.trial_id)
+        best_values = {k: v for k, v in top_values.items() if k != "fine_tune_epochs" or stage == spaces.FINE_TUNE}
+        if best is None or top.score >= best["score"]:
+            best = {"stage": stage, "trial": top.trial_id, "score": round(top.score, 5), "values": dict(best_values)}
+            if stage == spaces.HEAD and spaces.FINE_TUNE in stages:
+                best["values"]["fine_tune_epochs"] = 0  # unless fine-tuning beats it, the head alone is best
+        else:
+            log.info(f"tune: fine-tuning scored below the head alone ({top.score:.4f} < {best['score']:.4f}):"
+                     " best.yaml trains the head only")
+        log.info(f"tune: best {stage} trial {top.trial_id}: val_{METRIC} {top.score:.4f} with {best_values}")
+    result = _write_results(tune_dir, recipe, user_values, best, rows, started)
+    result["tune_dir"] = tune_dir
+    return result
