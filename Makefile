@@ -10,7 +10,7 @@ args ?=
 
 .DEFAULT_GOAL := default
 TF_SERVING_IMAGE ?= tensorflow/serving:latest
-.PHONY: default help install assets run test bench tensorboard serve serve-docker bench-tflite bench-bases
+.PHONY: default help install assets run test bench bench-quick tensorboard serve serve-docker bench-tflite bench-bases
 
 default:  ## `make recipe=NAME [args="..."]` runs that recipe; a bare `make` prints help
 ifneq ($(strip $(recipe)),)
@@ -26,7 +26,8 @@ help:  ## this list
 	@echo "  make test                     install, prepare offline assets, run the test suite"
 	@echo "  make install                  create $(VENV) and install tl_app with its test extra"
 	@echo "  make assets                   prepare offline pretrained weights (tl-app assets)"
-	@echo "  make bench                    run the benchmarks in benchmarks/"
+	@echo "  make bench                    every benchmark -> benchmarks/results.md (full sizes, ~1 h)"
+	@echo "  make bench-quick              the same table at small sizes (<= 15 min)"
 	@echo "  make bench-tflite             TFLite modes vs the float SavedModel (trains 3 models; long)"
 	@echo "  make bench-bases              every offline image base on Fashion-MNIST PNGs (trains 8 models; long)"
 	@echo "  make tensorboard              TensorBoard on runs/ at http://127.0.0.1:6006"
@@ -57,13 +58,13 @@ test: $(ASSETS_STAMP)  ## the test suite; pytest's "no tests ran" (exit 5) is a 
 	@$(PY) -m pytest $(args); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-bench: $(ASSETS_STAMP)  ## benchmarks (ratios against plain-Keras baselines; need Debian's dataset-fashion-mnist)
+bench: $(ASSETS_STAMP)  ## every benchmark, full sizes -> benchmarks/results.json and results.md (about an hour)
 	$(PY) -m pip install --quiet -e ".[test,bench]"
-	$(PY) benchmarks/overhead.py --case all
-	$(PY) benchmarks/mlm.py
-	$(PY) benchmarks/feature_cache.py
-	$(PY) benchmarks/serving.py --check-cost
-	$(PY) benchmarks/evaluation.py
+	$(PY) benchmarks/table.py $(args)
+
+bench-quick: $(ASSETS_STAMP)  ## the same table at small sizes (<= 15 min on 2 cores)
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PY) benchmarks/table.py --quick $(args)
 
 bench-tflite: $(ASSETS_STAMP)  ## every TFLite mode of image_folder (Fashion-MNIST PNGs), digits and MiniLM text
 	$(PY) -m pip install --quiet -e ".[test,bench]"

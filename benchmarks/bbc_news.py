@@ -35,7 +35,7 @@ def bbc_news_dir():
     return path
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="offline", help="offline (= minilm_l6) or minilm_l3, or any text preset")
     parser.add_argument("--sequence-length", type=int, default=128)
@@ -47,8 +47,20 @@ def main():
     parser.add_argument("--mixed-precision", default=None, help="e.g. bfloat16 (default: float32)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", help="also write the result as JSON here")
-    args = parser.parse_args()
+    return parser
 
+
+def main():
+    args = build_parser().parse_args()
+    result = run(args)
+    print(json.dumps(result, indent=2))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+
+
+def run(args):
+    """The result dict of one run of the recipe's phases with `args` (build_parser's options)."""
     import keras
 
     from tl_app import registry
@@ -98,10 +110,26 @@ def main():
                               "train_seq_per_s": round(train_texts * phase.epochs / trained, 1)}
         print(f"after phase '{phase.name}': {result[phase.name]}", flush=True)
     result["total_seconds"] = round(time.time() - started, 1)
-    print(json.dumps(result, indent=2))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+    keras.mixed_precision.set_global_policy("float32")
+    return result
+
+
+def rows(quick=False, seed=42):
+    """The table's bfloat16 rows on BBC News (issue 31's acceptance): speed-up per fine-tune epoch and test
+    accuracy against float32, same seed. Quick: sequence length 64, one fine-tune epoch."""
+    from rows import row
+
+    options = ["--seed", str(seed)] + (["--sequence-length", "64", "--fine-tune-epochs", "1"] if quick else [])
+    runs = {p: run(build_parser().parse_args(options + (["--mixed-precision", p] if p != "float32" else [])))
+            for p in ("float32", "bfloat16")}
+    f32, b16 = runs["float32"]["fine_tune"], runs["bfloat16"]["fine_tune"]
+    test = round(2225 * 0.2)  # 445 test articles
+    note = f"text_folder, MiniLM-L6, seq {runs['float32']['sequence_length']}, seed {seed}"
+    return [row("bfloat16 speed-up, BBC News fine-tune epoch", f32["train_seq_per_s"], b16["train_seq_per_s"], 1.5,
+                "seq/s", note=note),
+            row("bfloat16 test accuracy vs float32, BBC News", f32["test_accuracy"], b16["test_accuracy"], -1 / test,
+                "accuracy", ratio=b16["test_accuracy"] - f32["test_accuracy"],
+                note=note + "; ratio = difference; goal: within 1 of 445 articles")]
 
 
 if __name__ == "__main__":

@@ -121,6 +121,7 @@ def report(case, result, clock, target):
           f"{'met' if cost_wall / total_wall <= target else 'missed'} (wall), "
           f"{'met' if cost_cpu / total_cpu <= target else 'missed'} (cpu); "
           f"{cost_wall / max(base_wall, 1e-9):.1f}x the plain evaluate's wall time")
+    return {"run_wall_s": total_wall, "evaluation_wall_s": cost_wall, "share_wall": cost_wall / total_wall}
 
 
 def digits_case(workdir):
@@ -128,7 +129,7 @@ def digits_case(workdir):
 
     recipe = registry.get("digits")(None)
     result, clock = measured_run(recipe, workdir)
-    report("digits (defaults: 30 epochs)", result, clock, 0.10)
+    return report("digits (defaults: 30 epochs)", result, clock, 0.10)
 
 
 def image_case(workdir, args):
@@ -136,8 +137,28 @@ def image_case(workdir, args):
                               args.test_per_class)
     recipe = image_folder_recipe(data, "weights=offline", "image_size=96")
     result, clock = measured_run(recipe, workdir)
-    report(f"image_folder (Fashion-MNIST PNG, {args.train_per_class}/{args.test_per_class} per class, 96 px, 5+5 "
+    return report(f"image_folder (Fashion-MNIST PNG, {args.train_per_class}/{args.test_per_class} per class, 96 px, 5+5 "
            "epochs)", result, clock, 0.05)
+
+
+def rows(quick=False, idx_dir="/usr/share/datasets/fashion-mnist"):
+    """The table's evaluation-share rows: evaluation + report as a share of a whole run's wall time (digits; and
+    image_folder in the full table)."""
+    import argparse as _argparse
+
+    from rows import row
+
+    def share_row(name, r, goal, note):
+        return row(f"evaluation share of a run, {name}", r["run_wall_s"], r["evaluation_wall_s"], goal, "s",
+                   higher_is_better=False, ratio=r["share_wall"], note=note + "; ratio = share of wall time")
+
+    os.environ.setdefault("TL_APP_FEATURE_CACHE", tempfile.mkdtemp(prefix="tl-app-bench-features-"))
+    with tempfile.TemporaryDirectory(prefix="tl-app-bench-eval-") as workdir:
+        out = [share_row("digits", digits_case(workdir), 0.10, "30 epochs")]
+        if not quick:
+            args = _argparse.Namespace(idx_dir=idx_dir, train_per_class=1000, test_per_class=200)
+            out.append(share_row("image_folder", image_case(workdir, args), 0.05, "Fashion PNG 1000/200, 5+5 epochs"))
+    return out
 
 
 def main():

@@ -162,14 +162,32 @@ def main():
         for preset, speed in speeds.items():
             print(f"{preset}: {speed} train seq/s ({speed / first:.2f}x the first)", flush=True)
         return print(json.dumps(speeds))
+    print(json.dumps(compare(args.steps, args.warmup), indent=2))
+
+
+def compare(steps, warmup, verbose=True):
+    """Training seq/s of keras-hub (float32) and tl-app (float32, bfloat16), each in a fresh process, and ratios."""
     result = {}
     for side, precision in (("keras_hub", "float32"), ("tl_app", "float32"), ("tl_app", "bfloat16")):
-        result[f"{side}_{precision}_seq_per_s"] = round(measure(side, args.steps, args.warmup, precision), 2)
-        print(f"{side} {precision}: {result[f'{side}_{precision}_seq_per_s']} train seq/s", flush=True)
+        result[f"{side}_{precision}_seq_per_s"] = round(measure(side, steps, warmup, precision), 2)
+        if verbose:
+            print(f"{side} {precision}: {result[f'{side}_{precision}_seq_per_s']} train seq/s", flush=True)
     result["ratio_tl_app_to_keras_hub"] = round(result["tl_app_float32_seq_per_s"] / result["keras_hub_float32_seq_per_s"], 3)
     result["bfloat16_speedup"] = round(result["tl_app_bfloat16_seq_per_s"] / result["tl_app_float32_seq_per_s"], 3)
-    print(json.dumps(result, indent=2))
+    return result
 
+
+def rows(quick=False):
+    """The table's text rows: fine-tune overhead against keras-hub, and tl-app's bfloat16 speed-up (seq/s)."""
+    from rows import row
+
+    steps, warmup = (12, 3) if quick else (24, 4)
+    r = compare(steps, warmup, verbose=False)
+    note = f"MiniLM-L6, BBC News, batch {BATCH}, seq {SEQUENCE_LENGTH}, median of {steps - warmup - 1} steps"
+    return [row("overhead, text fine-tune (tl-app vs keras-hub TextClassifier.fit, float32)",
+                r["keras_hub_float32_seq_per_s"], r["tl_app_float32_seq_per_s"], 0.97, "seq/s", note=note),
+            row("bfloat16 speed-up, tl-app text fine-tune (MiniLM-L6)", r["tl_app_float32_seq_per_s"],
+                r["tl_app_bfloat16_seq_per_s"], 1.5, "seq/s", note=note)]
 
 if __name__ == "__main__":
     main()

@@ -81,6 +81,33 @@ def checks(case, rows):
              abs(by_mode[mode]["accuracy"] - reference) <= POINT) for mode in ("dynamic", "float16")]
 
 
+def rows(quick=False, idx_dir="/usr/share/datasets/fashion-mnist"):
+    """The table's TFLite rows (issue 16's goals) for the image export: int8 size, accuracy and p50 latency.
+
+    Quick: 100 training PNGs per class, head phase only (2 epochs); full: the recipe's defaults on 1000 per class.
+    """
+    import tl_app
+    from fashion_png import write_fashion_pngs
+    from rows import row
+
+    with tempfile.TemporaryDirectory(prefix="tl-app-bench-tflite-") as out:
+        per_class, test = (100, 30) if quick else (1000, 200)
+        root = write_fashion_pngs(os.path.join(out, "fashion"), idx_dir, per_class, test)
+        extra = {"epochs": 2, "fine_tune_epochs": 0} if quick else {}
+        export_dir = tl_app.run("image_folder", data_dir=root, weights="offline", image_size=96,
+                                export_dir=os.path.join(out, "saved_models"), logdir=os.path.join(out, "runs"),
+                                **extra).export_path
+        package, _ = convert(export_dir, ["none", "int8"])
+    by = {r["mode"]: r for r in package.rows}
+    note = f"image_folder, Fashion PNG {per_class}/{test} per class, 96 px"
+    return [row("TFLite int8 size vs float32", by["none"]["size_bytes"] / 2**20, by["int8"]["size_bytes"] / 2**20,
+                0.30, "MB", higher_is_better=False, note=note),
+            row("TFLite int8 accuracy vs SavedModel", by["savedmodel"]["accuracy"], by["int8"]["accuracy"], -POINT,
+                "accuracy", ratio=by["int8"]["accuracy"] - by["savedmodel"]["accuracy"], note="ratio = difference"),
+            row("TFLite int8 p50 latency vs SavedModel (batch 1)", by["savedmodel"]["p50_ms"], by["int8"]["p50_ms"],
+                1.0, "ms", higher_is_better=False, note=note)]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=CASES + ("all",), default="all")

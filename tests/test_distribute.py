@@ -141,18 +141,6 @@ def test_global_batch_splits_evenly_across_replicas():
         distribute.per_replica_batch(32, 3)
 
 
-def test_mixed_precision_per_device():
-    assert distribute.mixed_precision_policy("auto", "gpu") == "mixed_float16"
-    assert distribute.mixed_precision_policy("auto", "tpu") == "mixed_bfloat16"
-    assert distribute.mixed_precision_policy("auto", "cpu") is None
-    assert distribute.mixed_precision_policy("bfloat16", "cpu") == "mixed_bfloat16"
-    assert distribute.mixed_precision_policy(None, "gpu") is None
-    with pytest.raises(UserError, match="bfloat16"):
-        distribute.mixed_precision_policy("float16", "tpu")
-    with pytest.raises(UserError, match="mixed_precision=fp8"):
-        distribute.mixed_precision_policy("fp8", "gpu")
-
-
 def test_launcher_ports_and_tf_config():
     from tl_app.engine.launch import free_ports, tf_config
 

@@ -294,3 +294,22 @@ def _tags(run_dir):
         acc.Reload()
         tags += [f"{split}/{t}" for t in acc.Tags()["tensors"]]
     return tags
+
+
+def test_in_memory_data_is_batched_by_index_in_the_same_order_as_shuffling_elements():
+    import numpy as np
+    import tensorflow as tf
+
+    from tl_app.data.arrays import sliced_from, tensor_slices
+    from tl_app.engine.datasets import batched
+
+    x, y = np.arange(300, dtype="float32").reshape(100, 3), np.arange(100)
+    fast, plain = tensor_slices((x, y)), tf.data.Dataset.from_tensor_slices((x, y))
+    assert sliced_from(fast) is not None and sliced_from(fast.map(lambda a, b: (a, b))) is None  # a new dataset
+    for shuffle in (True, False):
+        ours, theirs = (batched(d, 8, shuffle=shuffle, seed=3, shuffle_buffer=30) for d in (fast, plain))
+        for _ in range(2):  # two epochs: reshuffled alike
+            got, want = [[b[1].numpy() for b in d] for d in (ours, theirs)]
+            assert len(got) == 13 and all((g == w).all() for g, w in zip(got, want))
+        assert all((b[0].numpy()[:, 0] == 3 * b[1].numpy()).all() for b in ours)  # inputs stay with their labels
+    assert int(batched(fast, 8, drop_remainder=True).cardinality()) == 12

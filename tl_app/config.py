@@ -54,7 +54,9 @@ class RecipeConfig:
     early_stopping_monitor: str = "val_loss"
     restore_best_weights: bool = True
     class_weight: typing.Optional[str] = None  # None, or "auto" (balanced)
-    mixed_precision: typing.Optional[str] = None  # None | auto (float16 on GPU, bfloat16 on TPU) | bfloat16 | float16
+    # auto: float16 on GPU, bfloat16 on TPU and on AMX CPUs where measured faster, else float32 (engine.precision);
+    # none | float32 | bfloat16 | float16 force one.
+    mixed_precision: typing.Optional[str] = "auto"
     deterministic: bool = False  # op determinism (slower); seeds are always set
     # Phases on cached features keep them in $TL_APP_CACHE/features: the next run on the same data and base reuses them.
     keep_features: bool = True

@@ -27,7 +27,6 @@ from tl_app import log
 from tl_app.errors import ClusterError, UserError  # noqa: F401  (ClusterError: part of this module's API)
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
-MIXED_PRECISION = ("auto", "bfloat16", "float16")
 
 
 @dataclass
@@ -273,25 +272,6 @@ def _auto(tpu, env, tf_config, collective_timeout):
     return _one_device(reason=f"auto: {len(gpus)} GPU(s), no TPU, no TF_CONFIG")
 
 
-def mixed_precision_policy(setting, device):
-    """The Keras dtype policy name for config `mixed_precision` on `device`, or None for float32.
-
-    Args:
-        setting: None (float32), `auto` (float16 on GPU, bfloat16 on TPU, float32 on CPU),
-            `float16` or `bfloat16`.
-        device: `cpu`, `gpu` or `tpu`.
-    """
-    if setting is None:
-        return None
-    if setting not in MIXED_PRECISION:
-        raise UserError(f"--set mixed_precision={setting}: choose one of {', '.join(MIXED_PRECISION)} or none.")
-    if setting == "auto":
-        return {"gpu": "mixed_float16", "tpu": "mixed_bfloat16"}.get(device)
-    if setting == "float16" and device == "tpu":
-        raise UserError("--set mixed_precision=float16: TPUs compute in bfloat16; use bfloat16 or auto.")
-    return f"mixed_{setting}"
-
-
 def is_tpu(strategy):
     import tensorflow as tf
 
@@ -313,19 +293,15 @@ def distribute_dataset(strategy, batched_dataset):
 
 
 def configure_numerics(cfg, choice):
-    """The float policy (config `mixed_precision` on `choice.device`) and seeds, before any layer is built.
+    """Seeds and op determinism, after the strategy exists (multi-worker needs TensorFlow untouched until then).
 
-    After the strategy exists (multi-worker needs TensorFlow untouched until then). Clears Keras' session
-    first, so every run names its layers the same (`--init-from` matches weights by name).
+    Clears Keras' session first, so every run names its layers the same (`--init-from` matches weights by
+    name). The float policy comes later (`pipeline.prepare.set_float_policy`, once the data says the workload).
     """
     import keras
     import tensorflow as tf
 
     keras.backend.clear_session(free_memory=False)
-    policy = mixed_precision_policy(cfg.mixed_precision, choice.device)
-    keras.mixed_precision.set_global_policy(policy or "float32")  # layers read the global policy at construction
-    if policy:
-        log.info(f"mixed precision: {policy} (config mixed_precision={cfg.mixed_precision}, device {choice.device})")
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()

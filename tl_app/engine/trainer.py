@@ -163,7 +163,7 @@ class Trainer:
     def _phase_data(self, phase, done=0):
         """(model to fit, train batches, validation batches, steps per epoch or None) for the phase:
         raw inputs, cached features, or the data of the phase's task (from its epoch `done` on)."""
-        import tensorflow as tf
+        from tl_app.data.arrays import tensor_slices
 
         cfg = self.recipe.config
         if phase.task is not None:
@@ -180,8 +180,7 @@ class Trainer:
                                   cfg.batch_size, store)
         (train_x, train_y), (val_x, val_y) = features["train"], features["validation"]
         log.info(f"phase '{phase.name}': training the head on {len(train_x)} cached feature vectors")
-        train = tf.data.Dataset.from_tensor_slices((train_x, train_y))
-        val = tf.data.Dataset.from_tensor_slices((val_x, val_y))
+        train, val = tensor_slices((train_x, train_y)), tensor_slices((val_x, val_y))  # batched by index
         return (cache.head,
                 batched(train, cfg.batch_size, shuffle=True, seed=cfg.seed, shuffle_buffer=len(train_x),
                         drop_remainder=is_tpu(self.strategy)),

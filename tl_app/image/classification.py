@@ -72,6 +72,7 @@ class ImageClassification(LabelSetHead, Recipe):
     serving_input_name = "image_bytes"
     export_config_values = {"weights": "none"}  # an export's model.weights.h5 holds the base's trained weights
     architecture_fields = ("base", "alpha")
+    precision_workload = "image_fine_tune"  # mixed_precision=auto: see tl_app.engine.precision
     base_field = "base"
 
     def __init__(self, config=None):

@@ -29,6 +29,7 @@ class MLPClassifier(Recipe):
     """
 
     Config = MLPConfig
+    precision_workload = "mlp"  # mixed_precision=auto: see tl_app.engine.precision
     serving_input_name = "pixels"
     pixel_max: ClassVar[float] = 255.0
 

@@ -85,6 +85,7 @@ class RunContext:
         continuing: the run directory being resumed, or None.
         init_weights: the Keras weights file of `--init-from`, or None.
         choice: the `StrategyChoice` (strategy, device, chief or not).
+        precision: the `engine.precision.PrecisionChoice` (float policy and why).
         data: the recipe's `DataSplits`.
         run_dir: the run directory (None on non-chief workers); scratch: a non-chief worker's scratch directory.
         model, trainer: the built model and the `Trainer` that trained it.
@@ -112,6 +113,7 @@ class RunContext:
         self.auto_resolved = {}  # what the pipeline resolved before the recipe saw it (base=auto's winner)
         self.init_weights = None
         self.choice = None
+        self.precision = None
         self.data = None
         self.run_dir = None
         self.created_run_dir = None

@@ -27,12 +27,12 @@ SCRATCH_PREFIX = "tl-app-worker-"  # a non-chief worker's scratch directory, in 
 def check_config(recipe):
     """Raise UserError for any config value out of range or unknown; needs no TensorFlow op."""
     from tl_app.engine.optimizers import check_options
-    from tl_app.engine.strategies import mixed_precision_policy
+    from tl_app.engine.precision import choose_precision
 
     config_lib.check_values(recipe.config, recipe.metric_names())
     check_options(recipe.config)
     recipe.check_config()
-    mixed_precision_policy(recipe.config.mixed_precision, "cpu")  # validates the value
+    choose_precision(recipe.config.mixed_precision, "cpu", flags=())  # validates the value
 
 
 def check_paths(options):
@@ -93,8 +93,23 @@ def check(ctx):
         run_dirs.check_same_config(ctx.continuing, ctx.config_dict)
 
 
+def set_float_policy(ctx):
+    """The float policy (`engine.precision`): after `load_data` (a text recipe's workload depends on the encoder it
+    resolved), before any model is built (layers read the global policy when built). Logged with its reason;
+    `auto`'s result is recorded in config.json."""
+    import keras
+
+    from tl_app.engine.precision import choose_precision
+
+    cfg = ctx.config
+    ctx.precision = choose_precision(cfg.mixed_precision, ctx.choice.device, ctx.recipe.precision_workload)
+    keras.mixed_precision.set_global_policy(ctx.precision.policy)
+    log.info(f"float policy: {ctx.precision.policy} ({ctx.precision.reason}; config mixed_precision="
+             f"{cfg.mixed_precision}, device {ctx.choice.device})")
+
+
 def choose_strategy(ctx):
-    """The tf.distribute strategy (`--strategy`), then the float policy and seeds."""
+    """The tf.distribute strategy (`--strategy`), then seeds (the float policy comes after the data)."""
     from tl_app.engine.strategies import choose_strategy as choose
     from tl_app.engine.strategies import configure_numerics
 
@@ -108,7 +123,9 @@ def choose_strategy(ctx):
 
 
 def load_data(ctx):
+    """The recipe's data, then the float policy (which may depend on what loading it resolved)."""
     ctx.data = ctx.recipe.load_data()
+    set_float_policy(ctx)
 
 
 def _exit_cleanly_on_sigterm():
@@ -142,6 +159,8 @@ def _record(ctx):
     if ctx.options.init_from:
         record[INIT_FROM_KEY] = os.path.abspath(ctx.options.init_from)
     resolved = {**ctx.auto_resolved, **ctx.recipe.resolved_config()}
+    if ctx.config.mixed_precision == "auto":  # the float policy auto chose: --config repeats it on any host
+        resolved["mixed_precision"] = ctx.precision.setting
     if resolved:
         record[RESOLVED_KEY] = resolved
     return record

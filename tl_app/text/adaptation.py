@@ -129,6 +129,14 @@ class MaskedLMAdaptation(Recipe):
                             " with one document a line, or a .csv/.tsv file (--set adapt_column=...).")
         return read_adapt_texts(cfg.data_dir, cfg.adapt_column, "--data-dir")
 
+    @property
+    def precision_workload(self):
+        """`text_fine_tune`, or `text_fine_tune_small` for a narrow encoder (mixed_precision=auto; after load_data)."""
+        from tl_app.engine.precision import text_workload
+        from tl_app.text.presets import encoder_width
+
+        return text_workload(encoder_width(self.resolved) if self.resolved is not None else None)
+
     def load_data(self):
         import tensorflow as tf
 

@@ -114,6 +114,14 @@ class BertTextClassification(LabelSetHead, Recipe):
         return [name.strip() for name in spec.split(",") if name.strip()]
 
     # ---- data ------------------------------------------------------------
+    @property
+    def precision_workload(self):
+        """`text_fine_tune`, or `text_fine_tune_small` for a narrow encoder (mixed_precision=auto; after load_data)."""
+        from tl_app.engine.precision import text_workload
+        from tl_app.text.presets import encoder_width
+
+        return text_workload(encoder_width(self._preset) if self._preset is not None else None)
+
     def load_data(self) -> DataSplits:
         from tl_app.text.presets import load_tokenizer, resolve_preset
 

@@ -119,6 +119,23 @@ def _read_config(directory):
         raise UserError(f"--set preset={directory}: config.json cannot be read ({exc}).") from None
 
 
+def encoder_width(resolved):
+    """The encoder's hidden width (what `mixed_precision=auto` keys on), or None when unknown before loading it.
+
+    A local directory says it in config.json (Hugging Face `hidden_size`, keras-hub `config.hidden_dim`);
+    a keras-hub preset name, in `text.encoders`' table.
+    """
+    if os.path.isdir(resolved.preset):
+        try:
+            config = _read_config(resolved.preset)
+        except UserError:
+            return None  # not this function's to refuse: loading the encoder says what is wrong
+        width = config.get("hidden_size") or (config.get("config") or {}).get("hidden_dim")
+        return int(width) if isinstance(width, int) else None
+    widths = {p.name: p.hidden for e in encoders.ENCODERS.values() for p in e.presets}
+    return widths.get(resolved.preset)
+
+
 def check_hf_bert_directory(directory):
     """UserError unless `directory` is a Hugging Face BERT checkpoint keras-hub can load."""
     config = _read_config(directory)
