@@ -122,27 +122,37 @@ def score_bases(recipe_for, bases, limits=None, store=None, earlier=None):
         store: a `FeatureStore` (features kept and reused), or None.
         earlier: {(base, feature keys): (probe, logme, where)} of finished selections, reused for the same features.
     """
+    import keras
+
+    from tl_app.engine.precision import choose_precision
     from tl_app.engine.strategies import choose_strategy, configure_numerics
 
     limits = limits or {}
     choice = choose_strategy("auto")
     data = None
     scores = []
-    for base in bases:
-        recipe = recipe_for(base)
-        configure_numerics(recipe.config, choice)
-        log.info(f"select: scoring base {base}")
-        try:
-            # Loaded once when the base does not change them (`Recipe.reuse_data`): one decoding pass in all.
-            reused = recipe.reuse_data(data) if data is not None else None
-            data = reused if reused is not None else recipe.load_data()
-            scores.append(_score(recipe, data, base, limits, recipe.config.batch_size, recipe.config.seed, store,
-                                 earlier or {}))
-        except UserError as exc:
-            if len(bases) == 1:
-                raise
-            log.warn(f"select: base {base} dropped: {exc}")
-            scores.append(BaseScore(base, dropped=str(exc)))
+    caller_policy = keras.mixed_precision.global_policy()
+    try:
+        for base in bases:
+            recipe = recipe_for(base)
+            configure_numerics(recipe.config, choice)
+            log.info(f"select: scoring base {base}")
+            try:
+                # Loaded once when the base does not change them (`Recipe.reuse_data`): one decoding pass in all.
+                reused = recipe.reuse_data(data) if data is not None else None
+                data = reused if reused is not None else recipe.load_data()
+                # The float policy a run of this base would train in: its features (and store keys) are the run's.
+                precision = choose_precision(recipe.config.mixed_precision, choice.device, recipe.precision_workload)
+                keras.mixed_precision.set_global_policy(precision.policy)
+                scores.append(_score(recipe, data, base, limits, recipe.config.batch_size, recipe.config.seed, store,
+                                     earlier or {}))
+            except UserError as exc:
+                if len(bases) == 1:
+                    raise
+                log.warn(f"select: base {base} dropped: {exc}")
+                scores.append(BaseScore(base, dropped=str(exc)))
+    finally:
+        keras.mixed_precision.set_global_policy(caller_policy)
     reasons = {s.dropped for s in scores}
     if len(scores) > 1 and len(reasons) == 1 and None not in reasons:
         raise UserError(reasons.pop())  # the same for every base: the data or the settings, not a base
