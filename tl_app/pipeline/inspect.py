@@ -202,6 +202,8 @@ class Inspect(Stage):
         from tl_app.inspect.splits import inspect_splits, split_datasets
 
         cache = planned(ctx)
+        if cache is None and getattr(ctx.data, "label_mode", "single_label") == "multi_label":
+            return  # `check` said why
         if cache is None:
             log.info(f"inspection: skipped (the recipe '{ctx.recipe.name}' has no frozen-base features)")
             return
