@@ -89,11 +89,17 @@ def photo_crops(n, size, seed=0, photo=None):
 @pytest.fixture(scope="module")
 def calibrated_weights(tmp_path_factory):
     """A no-top MobileNetV2 (alpha 0.35, 32 px) weights file: random kernels, BN statistics from photos."""
+    return write_calibrated_weights(str(tmp_path_factory.mktemp("weights") / "calibrated.weights.h5"))
+
+
+def write_calibrated_weights(path, seed=None):
+    """Write that weights file to `path` (kernels from `seed` when given, so the same in every session)."""
     import keras
 
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None)
     calibrate_batchnorm(base, photo_crops(64, 32))
-    path = str(tmp_path_factory.mktemp("weights") / "calibrated.weights.h5")
     base.save_weights(path)
     return path
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from helpers import assert_one_line_error
 from test_evaluate_run import COLORS, _cli, write_color_pngs
-from test_images import calibrate_batchnorm, photo_crops
+from test_images import write_calibrated_weights
 
 # Three classes, nine examples: example 2 (given 0) looks like class 1, example 8 (given 2) like class 0.
 LABELS = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
@@ -66,14 +66,7 @@ def test_too_few_examples_for_the_folds_names_the_class():
 def seeded_weights(tmp_path_factory):
     """test_images' calibrated tiny MobileNetV2 (alpha 0.35, 32 px), its random kernels seeded: the same features
     in every session, so which examples the probe finds does not change from one session to the next."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None)
-    calibrate_batchnorm(base, photo_crops(64, 32))
-    path = str(tmp_path_factory.mktemp("weights") / "seeded.weights.h5")
-    base.save_weights(path)
-    return path
+    return write_calibrated_weights(str(tmp_path_factory.mktemp("weights") / "seeded.weights.h5"), seed=0)
 
 
 @pytest.fixture(scope="module")
