@@ -128,6 +128,20 @@ def options_with_file(options, config_file, recipe_name):
     return dataclasses.replace(options, init_from=recorded)
 
 
+def resolved_recipe(recipe=None, config=None, assignments=(), values=None):
+    """The Recipe `recipe` (or the config file) names, its config resolved as `resolve_config` does.
+
+    Args:
+        recipe: a registered name, a recipe file, a Recipe subclass, or None when `config` names the recipe.
+        config: a YAML or JSON config file path, or None.
+        assignments: `["key=value", ...]` as given to `--set`.
+        values: {field: typed value}; None values are left out.
+    """
+    loaded = load_config_file(config)
+    cls = recipe_class(recipe, loaded)
+    return cls(resolve_config(cls, loaded, assignments, values))
+
+
 def recipe_of_export(export_dir, data_dir=None):
     """The Recipe the export was trained with, config as saved (`data_dir` replaced when given, and the
     recipe's `export_config_values`: nothing pretrained is looked for, the export has its weights).
@@ -203,9 +217,7 @@ def select(recipe=None, *, config=None, bases="offline", logdir="runs", run_id=N
     """
     from tl_app.select.choose import select as select_bases
 
-    loaded = load_config_file(config)
-    cls = recipe_class(recipe, loaded)
-    recipe_obj = cls(resolve_config(cls, loaded, values=fields))
+    recipe_obj = resolved_recipe(recipe, config, values=fields)
     return select_bases(recipe_obj, bases, logdir, run_id, max_params, max_latency_ms, recipe_obj.config.keep_features)
 
 
@@ -232,7 +244,5 @@ def tune(recipe=None, *, config=None, trials=30, fine_tune_trials=8, budget_minu
     """
     from tl_app.select.tuning import tune as tune_recipe
 
-    loaded = load_config_file(config)
-    cls = recipe_class(recipe, loaded)
-    recipe_obj = cls(resolve_config(cls, loaded, values=fields))
+    recipe_obj = resolved_recipe(recipe, config, values=fields)
     return tune_recipe(recipe_obj, trials, fine_tune_trials, budget_minutes, tuner, resume, search, logdir, run_id)

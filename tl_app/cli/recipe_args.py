@@ -17,8 +17,6 @@ def recipe_options(function):
 
 def resolve_recipe(recipe, config_path, assignments, data_dir):
     """The Recipe (config resolved: defaults < --config < --set < --data-dir) those options name."""
-    from tl_app import api
+    from tl_app.api import resolved_recipe
 
-    loaded = api.load_config_file(config_path)
-    recipe_cls = api.recipe_class(recipe, loaded)
-    return recipe_cls(api.resolve_config(recipe_cls, loaded, assignments, {"data_dir": data_dir}))
+    return resolved_recipe(recipe, config_path, assignments, {"data_dir": data_dir})

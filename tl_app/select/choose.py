@@ -53,9 +53,7 @@ def select(recipe, bases="offline", logdir="runs", run_id=None, max_params=None,
     from tl_app.engine.feature_store import FeatureStore
 
     field = recipe.base_field
-    if field is None:
-        recipe.base_candidates(bases)  # raises: the recipe has no base to choose
-    candidates = recipe.base_candidates(bases)
+    candidates = recipe.base_candidates(bases)  # a recipe without bases to choose raises here
     if not candidates:
         raise UserError(f"--bases {bases}: no candidate bases; name some (see `tl-app bases`).")
     limits = {"max_params": max_params, "max_latency_ms": max_latency_ms}

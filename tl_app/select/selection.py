@@ -5,8 +5,8 @@ the whole model, extract (or reuse, from the feature store) the frozen base's
 features of the training and validation splits, and score them with a k-fold
 linear probe (`probe`) and LogME (`logme`). The test split is never read. The
 ranking is by probe accuracy, then LogME; `selection.json` keeps it with the
-figures, the settings and a key over exactly what was scored, so `base=auto`
-can reuse a finished selection of the same data and candidates.
+figures and each base's feature-store keys, so a later selection (or `base=auto`)
+reuses the figures of the same features instead of probing them again.
 """
 import dataclasses
 import json
@@ -54,17 +54,11 @@ def _latency_ms(model, dataset):
     """p50 milliseconds of a traced batch-1 call of `model` on the first example of unbatched `dataset`
     (what an export's graph computes per request, without the server)."""
     from tl_app.engine.features import inference_function
+    from tl_app.export.litert_eval import p50_ms
 
     call = inference_function(model, dataset.element_spec[0])
     x = next(iter(dataset.take(1).batch(1)))[0]
-    for _ in range(3):
-        call(x)
-    times = []
-    for _ in range(LATENCY_CALLS):
-        start = time.perf_counter()
-        call(x).numpy()
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times))
+    return float(p50_ms(lambda feed: call(feed).numpy(), [x], LATENCY_CALLS))
 
 
 def _score(recipe, data, base, limits, batch_size, seed, store, earlier):

@@ -56,6 +56,15 @@ class TrialRecord(Stage):
         log.info(f"trial {os.path.basename(ctx.run_dir)}: val_{self.metric} {value:.4f}")
 
 
+def trial_result(trials_dir, recipe_name, run_id):
+    """What a finished trial run recorded (`trial.json`: values, score, seconds), or None when it has not finished."""
+    path = os.path.join(trials_dir, recipe_name, run_id, RESULT_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 def run_trial(recipe, trials_dir, run_id, metric, values):
     """`{"val_<metric>": value, "seconds": s}` of a trial run (a finished one is read back, not run again)."""
     from tl_app.pipeline import RunOptions, run_recipe
@@ -63,11 +72,9 @@ def run_trial(recipe, trials_dir, run_id, metric, values):
     from tl_app.pipeline.prepare import Prepare
     from tl_app.pipeline.train import Train
 
-    done = os.path.join(trials_dir, recipe.name, run_id, RESULT_FILE)
-    if os.path.isfile(done):
-        with open(done, encoding="utf-8") as f:
-            return json.load(f)
+    done = trial_result(trials_dir, recipe.name, run_id)
+    if done is not None:
+        return done
     options = RunOptions(logdir=trials_dir, run_id=run_id, export=False, serving_check=False)
     run_recipe(recipe, options, stages=[Prepare(), Train(), TrialRecord(metric, values), Finish()])
-    with open(done, encoding="utf-8") as f:
-        return json.load(f)
+    return trial_result(trials_dir, recipe.name, run_id)

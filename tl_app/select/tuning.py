@@ -20,7 +20,7 @@ from tl_app import config as config_lib
 from tl_app import log, run_paths
 from tl_app.errors import UserError
 from tl_app.select import search_space as spaces
-from tl_app.select.trial import run_trial
+from tl_app.select.trial import run_trial, trial_result
 
 TUNE_PREFIX = "tune-"
 TUNERS = ("bayesian", "hyperband", "random")
@@ -34,8 +34,8 @@ def _budget_oracle(cls):
     import keras_tuner
 
     class Budgeted(cls):
-        deadline = None
-        trial_seconds = []
+        deadline = None  # set per search, with trial_seconds (the finished trials' durations)
+        trial_seconds = ()
 
         def populate_space(self, trial_id):
             if self.deadline is not None:
@@ -58,8 +58,11 @@ def _oracle(kind, hp, trials, seed, epochs_spec):
     common = dict(objective=objective, hyperparameters=hp, seed=seed, tune_new_entries=False,
                   allow_new_entries=False)
     if kind == "hyperband":
-        top = max(epochs_spec["values"]) if isinstance(epochs_spec, dict) and "values" in epochs_spec else \
-            epochs_spec.get("max_value") if isinstance(epochs_spec, dict) else epochs_spec
+        # The most epochs a trial may get: the spec's largest value, or the config's when the space fixes them.
+        if isinstance(epochs_spec, dict):
+            top = max(epochs_spec["values"]) if "values" in epochs_spec else epochs_spec["max_value"]
+        else:
+            top = epochs_spec
         oracle = _budget_oracle(keras_tuner.oracles.HyperbandOracle)(max_epochs=int(top), factor=3, **common)
         oracle.max_trials = trials
         return oracle
@@ -232,8 +235,7 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
             raise UserError(f"tune: no {stage} trial finished (see {trials_dir}); check the recipe runs with"
                             " `tl-app run` first.")
         for t in sorted(finished, key=lambda t: t.trial_id):
-            result_path = os.path.join(trials_dir, recipe.name, f"{stage}_{t.trial_id}", "trial.json")
-            recorded = json.load(open(result_path, encoding="utf-8")) if os.path.isfile(result_path) else {}
+            recorded = trial_result(trials_dir, recipe.name, f"{stage}_{t.trial_id}") or {}
             rows.append({"stage": stage, "trial": t.trial_id, "values": recorded.get("values", {}),
                          "score": round(t.score, 5), "seconds": round(recorded.get("seconds", 0.0), 1),
                          "status": t.status})
