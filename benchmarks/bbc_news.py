@@ -21,7 +21,6 @@ adaptation (issue 17): perplexity falls, and test accuracy after fine-tuning is
 not lower than the same command with `--adapt-epochs 0` (same seed).
 """
 import argparse
-import json
 import os
 import time
 
@@ -53,10 +52,9 @@ def build_parser():
 def main():
     args = build_parser().parse_args()
     result = run(args)
-    print(json.dumps(result, indent=2))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+    from rows import print_result
+
+    print_result(result, args.out)
 
 
 def run(args):

@@ -153,10 +153,9 @@ def main():
               "hand_written": {"text": HAND_WRITTEN, "predicted": sorted(got),
                                "probabilities": dict(zip(labels, np.round(out["probabilities"].numpy()[0], 4).tolist())),
                                "both_topics": HAND_WRITTEN_TOPICS <= got}}
-    print(json.dumps(report, indent=2))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
+    from rows import print_result
+
+    print_result(report, args.out)
 
 
 if __name__ == "__main__":

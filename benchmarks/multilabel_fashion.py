@@ -12,7 +12,6 @@ Needs Debian's dataset-fashion-mnist and the offline asset (`tl-app assets mobil
 """
 import argparse
 import csv
-import json
 import os
 import sys
 import tempfile
@@ -80,10 +79,9 @@ def main():
                   result.run_dir, args.seed, "image_csv",
                   ("data_dir", "label_mode", "weights", "image_size", "seed", "validation_fraction",
                    "test_fraction")).items()}}
-    print(json.dumps(report, indent=2))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
+    from rows import print_result
+
+    print_result(report, args.out)
 
 
 if __name__ == "__main__":

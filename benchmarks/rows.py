@@ -28,3 +28,13 @@ def row(name, baseline, value, goal, unit, higher_is_better=True, ratio=None, no
 
 def _round(x, digits=4):
     return round(float(x), digits) if isinstance(x, (int, float)) else x
+
+
+def print_result(result, out=None):
+    """Print a benchmark's result as JSON and, when `out` names a file, write it there too."""
+    import json
+
+    print(json.dumps(result, indent=2), flush=True)
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
