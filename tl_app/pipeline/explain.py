@@ -33,7 +33,7 @@ class Explain(Stage):
     def enabled(self, ctx):
         # Grad-CAM explains one predicted class: not a multi-label run's label sets.
         return (ctx.is_chief and ctx.config.inspect_data != "false" and ctx.evaluation is not None
-                and getattr(ctx.data, "label_mode", "single_label") != "multi_label")
+                and ctx.data.label_mode != "multi_label")
 
     def run(self, ctx):
         from tl_app.errors import UserError

@@ -174,7 +174,7 @@ class Inspect(Stage):
 
     def check(self, ctx):
         _check_config(ctx.config)
-        if getattr(ctx.data, "label_mode", "single_label") == "multi_label":
+        if ctx.data.label_mode == "multi_label":
             # Confident learning and the class-conditional probe need one label per example.
             if ctx.config.inspect_data == "true" or ctx.config.exclude_issues:
                 raise UserError("--set inspect_data=true / exclude_issues: data inspection works on single-label data;"
@@ -202,7 +202,7 @@ class Inspect(Stage):
         from tl_app.inspect.splits import inspect_splits, split_datasets
 
         cache = planned(ctx)
-        if cache is None and getattr(ctx.data, "label_mode", "single_label") == "multi_label":
+        if cache is None and ctx.data.label_mode == "multi_label":
             return  # `check` said why
         if cache is None:
             log.info(f"inspection: skipped (the recipe '{ctx.recipe.name}' has no frozen-base features)")
