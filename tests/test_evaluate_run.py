@@ -161,6 +161,9 @@ def test_evaluate_reproduces_a_tiny_image_model_and_names_class_differences(imag
     assert result.exit_code == 0, result.output
     run_metrics = json.loads((run_dir / "metrics.json").read_text())
     assert json.loads((out / "metrics.json").read_text())["accuracy"] == run_metrics["accuracy"]
+    # Grad-CAM of the export's mistakes, drawn with the recipe's model and the export's Keras weights.
+    assert (out / "gradcam.png").is_file() == (run_metrics["accuracy"] < 1.0)
+    assert ("## Explanations (Grad-CAM)" in (out / "report.md").read_text()) == (run_metrics["accuracy"] < 1.0)
     rows = list(csv.DictReader(open(out / "predictions.csv")))
     assert all(os.path.isfile(r["input"]) and r["input"].endswith(".png") for r in rows)  # file paths
     other = write_color_pngs(str(tmp_path / "other"), ["red", "green", "purple"])

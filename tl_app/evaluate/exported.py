@@ -158,6 +158,31 @@ def output_dir(path, logdir, recipe_name):
     return path
 
 
+def explain_mistakes(export, recipe, data, dataset, predictions):
+    """The `inspect.explanations.Explanation` of the most confident mistakes in `predictions` (Grad-CAM for
+    images, token attributions for texts), drawn with the recipe's model carrying the export's Keras weights
+    (`assets.extra/model.weights.h5`); None, said in the log, where there is none to draw."""
+    from tl_app import log
+    from tl_app.export.savedmodel import keras_weights_path
+    from tl_app.inspect.explanations import SHOWN, explain, mistakes
+
+    weights = keras_weights_path(export.path)
+    picks = mistakes(predictions, "test", SHOWN * 2)
+    if data.label_mode == "multi_label" or not picks:
+        return None
+    if not os.path.isfile(weights):
+        log.info(f"explanations: {export.path} has no {os.path.relpath(weights, export.path)} (exported before tl_app "
+                 "wrote Keras weights), so none are drawn")
+        return None
+    try:
+        model = recipe.build_model(data)
+        model.load_weights(weights)
+        return explain(model, {"test": dataset}, picks, export.class_names)
+    except UserError as exc:  # e.g. the base's weights cannot be had here, or a base with no feature map
+        log.info(f"explanations: none drawn ({exc})")
+        return None
+
+
 def evaluate_export(model_dir, data_dir=None, split="test", out=None, logdir="runs"):
     """Evaluate the export at `model_dir`: metrics.json, predictions.csv, figures and report.md in the output
     directory; returns (Evaluation, output directory).
@@ -207,5 +232,10 @@ def evaluate_export(model_dir, data_dir=None, split="test", out=None, logdir="ru
              "loss: the recipe's loss on the probabilities (without the run's regularization terms)"]
     markdown = report.report_markdown(evaluation, f"{recipe.name}: evaluation of {export.path}", facts,
                                       report.config_differences(config_lib.to_dict(recipe.config), defaults), files)
+    explanation = explain_mistakes(export, recipe, data, dataset, predictions)
+    if explanation is not None:
+        with open(os.path.join(directory, explanation.figure), "wb") as f:
+            f.write(explanation.png)
+        markdown += "\n" + "\n".join(explanation.markdown()) + "\n"
     report.write_report(directory, markdown)
     return evaluation, directory

@@ -170,3 +170,38 @@ def examples_png(images, titles, correct, columns=4, tile=160):
         fig.text((c * cell_w + tile / 2) / width, 1 - (r * cell_h + head / 2) / height, text, ha="center",
                  va="center", fontsize=8, color="#1a7f37" if right else "#cf222e")
     return _png(fig)
+
+
+def highlighted_texts_png(items, width=960, fontsize=9, max_words=120):
+    """Texts with each word's background coloured by its score: red for evidence for the class, blue
+    against, stronger the larger (scaled per text to its largest |score|).
+
+    Args:
+        items: `[(title, words, scores)]`, e.g. token attributions (`inspect.token_attributions`).
+        width: of the picture, in pixels.
+        fontsize: of the words; monospace, so the layout needs no text measuring.
+        max_words: shown of each text (the rest elided).
+    """
+    char = 0.602 * fontsize * DPI / 72  # DejaVu Sans Mono's advance, in pixels
+    line, margin, space = 1.9 * fontsize * DPI / 72, 8, 1.6 * char  # a wider space: the boxes must not touch
+    layouts, height = [], margin
+    for title, words, scores in items:
+        placed, row, x = [], 0, 0.0
+        for word in list(words)[:max_words] + (["..."] if len(words) > max_words else []):
+            if x and x + len(word) * char > width - 2 * margin:
+                row, x = row + 1, 0.0
+            placed.append((row, x, word))
+            x += len(word) * char + space
+        layouts.append((title, placed, np.asarray(scores, np.float64)[:max_words], height))
+        height += (row + 2) * line + margin * 2
+    fig = _figure(width / DPI, height / DPI)
+    for title, placed, scores, top in layouts:
+        fig.text(margin / width, 1 - (top + line / 2) / height, title, fontsize=fontsize, fontweight="bold",
+                 va="center")
+        peak = max(float(np.max(np.abs(scores))) if len(scores) else 0.0, 1e-12)
+        for k, (row, x, word) in enumerate(placed):
+            strength = float(scores[k]) / peak if k < len(scores) else 0.0
+            colour = (0.84, 0.15, 0.16, abs(strength)) if strength > 0 else (0.12, 0.47, 0.71, abs(strength))
+            fig.text((margin + x) / width, 1 - (top + (row + 1.5) * line) / height, word, family="monospace",
+                     fontsize=fontsize, va="center", bbox=dict(facecolor=colour, edgecolor="none", pad=1.0))
+    return _png(fig)
