@@ -102,6 +102,7 @@ def test_unknown_recipe_lists_known_and_suggests(cli):
     (["--set", "validation_fraction=0.5", "--set", "test_fraction=0.5"], "leave no training data"),
     (["--set", "early_stopping_monitor=val_acc"], "val_accuracy"),
     (["--set", "lr_schedule=cosinee"], "expected one of constant, step"),
+    (["--set", "hidden_units=0"], "hidden_units=0: the MLP needs a hidden layer"),  # image and text heads take 0
 ])
 def test_out_of_range_values_stop_before_anything_starts(cli, workdir, args, message):
     _assert_one_line_error(cli("run", "digits", *args), message)

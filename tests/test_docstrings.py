@@ -7,7 +7,7 @@ import pytest
 MODULES = ["tl_app.config_file", "tl_app.recipe_files", "tl_app.data.splits", "tl_app.registry", "tl_app.recipe",
            "tl_app.pipeline.context", "tl_app.mlp.classification", "tl_app.image.classification",
            "tl_app.text.classification", "tl_app.engine.regularizers", "tl_app.engine.schedules",
-           "tl_app.engine.losses", "tl_app.atomic", "tl_app.phase_fields", "tl_app.text.files",
+           "tl_app.engine.losses", "tl_app.engine.heads", "tl_app.atomic", "tl_app.phase_fields", "tl_app.text.files",
            "tl_app.engine.phase_task", "tl_app.pipeline.phase_results",
            "tl_app.text.adapt_data", "tl_app.text.masked_lm_data", "tl_app.text.masked_lm", "tl_app.text.adaptation",
            "tl_app.pipeline.evaluate", "tl_app.image.backbones.backbone", "tl_app.image.backbones.registry",

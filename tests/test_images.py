@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import NO_KERAS_PRELUDE, run_python
+from helpers import NO_KERAS_PRELUDE, assert_one_line_error, run_python
 from tl_app.errors import UserError
 from tl_app.image.backbones.mobilenet import MOBILENET_V2 as MNV2
 
@@ -411,6 +411,41 @@ print(json.dumps({{"p": out["probabilities"].numpy().tolist(), "names": [s.decod
     np.testing.assert_allclose(np.array(out["p"]), expected, atol=1e-5)
     np.testing.assert_allclose(np.array(out["p_images"])[0], expected[1], atol=1e-5)
     assert out["names"] == [data.class_names[i] for i in expected.argmax(-1)]
+
+
+def test_hidden_units_adds_a_hidden_layer_that_trains_exports_serves_and_explains(workdir, cli, color_tree,
+                                                                                 calibrated_weights):
+    """`hidden_units=16`: Dense(16, relu) between the pooled features and the dropout, in the full model and in
+    the feature cache's head (shared), trained, exported (SavedModel, TFLite), served, Grad-CAM'd; an
+    `--init-from` run without it and a negative width are one-line errors."""
+    import tensorflow as tf
+
+    from tl_app.export import savedmodel
+    from tl_app.inspect.gradcam import grad_cam
+
+    args = ["run", "image_folder", "--data-dir", color_tree, *TINY, "--set", f"weights={calibrated_weights}",
+            "--epochs", "3", "--set", "fine_tune_epochs=0", "--set", "learning_rate=0.01", "--batch-size", "8",
+            "--set", "inspect_data=false"]
+    result = cli(*args, "--set", "hidden_units=16", "--set", "tflite=dynamic")
+    assert result.exit_code == 0, result.output
+    losses = _epoch_values(next((workdir / "runs" / "image_folder").glob("*/train")), "epoch_loss")
+    assert len(losses) == 3 and losses[-1] < losses[0], losses
+    path = str(workdir / "saved_models" / "image_folder" / "1")
+    recipe = tiny("image_folder", f"weights={calibrated_weights}", f"data_dir={color_tree}", "hidden_units=16")
+    data = recipe.load_data()
+    model = recipe.build_model(data)
+    assert [layer.name for layer in model.layers][-3:] == ["head_hidden", "head_dropout", "probabilities"]
+    assert model.get_layer("head_hidden").units == 16
+    assert recipe._classifier.head.get_layer("head_hidden") is model.get_layer("head_hidden")  # the cache trains it
+    model.load_weights(savedmodel.keras_weights_path(path))  # the export holds the hidden layer's weights
+    images = photo_crops(3, 48, seed=1)
+    out = tf.saved_model.load(path).signatures["serving_images"](images=tf.constant(images))
+    np.testing.assert_allclose(out["probabilities"].numpy(), model.predict(images, verbose=0), atol=1e-5)
+    heat = grad_cam(model, images, out["class_id"].numpy())  # walks the layers in order, the hidden one included
+    assert heat.shape == (3, 48, 48) and np.isfinite(heat).all()
+    assert os.path.isfile(workdir / "saved_models" / "image_folder-tflite" / "1" / "dynamic.tflite")
+    assert_one_line_error(cli(*args, "--init-from", path, "--no-export"), "hidden_units=16", "hidden_units=0")
+    assert_one_line_error(cli(*args, "--set", "hidden_units=-1"), "hidden_units=-1", "0 or more")
 
 
 # ---- bad input ----------------------------------------------------------------

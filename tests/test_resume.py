@@ -95,6 +95,8 @@ def test_sigkill_in_each_phase_then_resume_finishes_the_run(workdir, tmp_path_fa
     run_dir = workdir / "runs" / "two_phase_digits" / "k"
     state = json.loads((run_dir / "checkpoints" / "checkpoint.json").read_text())["state"]
     assert (state["phase"], state["phase_epochs_done"], state["epoch"]) == (0, 1, 1)
+    names = os.listdir(run_dir / "checkpoints")  # the head phase's: the model once, then the head's weights
+    assert "base-phase00.npz" in names and "ckpt-epoch00001-phase00-0001+base-phase00.npz" in names, names
 
     # Fine-tune phase, after TensorBoard logged its 2nd epoch (step 3), before that epoch's checkpoint.
     again = _tl_app(workdir, *ARGS, "--resume", kill_at="3:-1")
@@ -128,6 +130,32 @@ def test_sigkill_in_each_phase_then_resume_finishes_the_run(workdir, tmp_path_fa
     for again in map(_finish, attempts):
         assert again.returncode == 2 and "is complete" in again.stderr, again.stderr[-2000:]
         assert again.stderr.count("error:") == 1 and "Traceback" not in again.stderr
+
+
+def test_a_head_phase_checkpoint_holds_the_head_only_and_loads_as_the_full_model(tmp_path):
+    """Partial checkpoints (a head on cached features): the base once, the head's weights per epoch, loaded back
+    onto the base; the base goes when no kept checkpoint stands on it."""
+    import numpy as np
+
+    from tl_app.engine.checkpoints import CheckpointStore, TrainingState
+
+    store = CheckpointStore(str(tmp_path / "checkpoints"), keep=2)
+    full = [np.full((3, 3), 1.0), np.zeros(3), np.full((4, 2), 2.0), np.zeros(2)]  # base 0-1, head 2-3
+    base = store.save_base(0, full)
+    for epoch in (1, 2, 3):
+        head = [np.full((4, 2), 10.0 + epoch), np.full(2, epoch)]
+        path = store.save(TrainingState(phase=0, phase_epochs_done=epoch, epoch=epoch), head, [np.ones(1)],
+                          base=(base, [2, 3]))
+        assert os.path.getsize(path) < os.path.getsize(tmp_path / "checkpoints" / base)
+    loaded = store.load()
+    assert loaded.state.epoch == 3 and len(loaded.model_weights) == 4
+    for got, want in zip(loaded.model_weights, [full[0], full[1], np.full((4, 2), 13.0), np.full(2, 3)]):
+        np.testing.assert_array_equal(got, want)
+    store.save(TrainingState(phase=1, epoch=4), full)  # the next phase's full checkpoints
+    assert base in os.listdir(tmp_path / "checkpoints")  # the epoch-3 checkpoint, still kept, stands on it
+    store.save(TrainingState(phase=1, phase_epochs_done=1, epoch=5), full)
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == [
+        "checkpoint.json", "ckpt-epoch00004-phase01-0000.npz", "ckpt-epoch00005-phase01-0001.npz"]
 
 
 def test_resume_with_other_settings_or_nothing_to_resume(cli, workdir):

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import run_python
+from helpers import assert_one_line_error, run_python
 from text_helpers import write_text_csv, write_text_folder, write_tiny_bert_preset
 
 SEQ = "sequence_length=16"
@@ -143,6 +143,48 @@ def test_sst2_through_tfds_mock_reports_on_validation(workdir, cli, tfds_mock, t
     assert "phase 'fine_tune': 1 epoch(s)" in result.output
     assert "validation metrics" in result.output  # the table names the split it reports on
     assert set(_metrics(workdir, "sst2")) >= {"accuracy", "loss"}
+
+
+def test_hidden_units_adds_a_hidden_layer_that_trains_exports_and_serves(workdir, cli, tiny_preset, text_tree):
+    """`hidden_units=16`: Dense(16, relu) between the pooled features and the dropout, in the full model and in
+    the feature cache's head (shared), trained in both phases, exported and served from strings and token ids;
+    an `--init-from` run without it and a negative width are one-line errors."""
+    import tensorflow as tf
+
+    from tl_app.export import savedmodel
+    from tl_app.text.serving import TOKEN_IDS_SIGNATURE
+
+    args = ["run", "text_folder", "--data-dir", text_tree, "--set", f"preset={tiny_preset}", *FAST,
+            "--set", "epochs=10", "--set", "inspect_data=false"]
+    result = cli(*args, "--set", "fine_tune_epochs=1", "--set", "hidden_units=16")
+    assert result.exit_code == 0, result.output
+    assert "phase 'head': training the head on 56 cached feature vectors" in result.output
+    assert _metrics(workdir, "text_folder")["accuracy"] >= 0.75
+    path = str(workdir / "saved_models" / "text_folder" / "1")
+    recipe = registry_recipe("text_folder", data_dir=text_tree, preset=tiny_preset, sequence_length=16,
+                             pooling="mean", hidden_units=16)
+    data = recipe.load_data()
+    model = recipe.build_model(data)
+    assert [layer.name for layer in model.layers][-3:] == ["head_hidden", "head_dropout", "probabilities"]
+    assert model.get_layer("head_hidden").units == 16
+    assert recipe._classifier.head.get_layer("head_hidden") is model.get_layer("head_hidden")  # the cache trains it
+    model.load_weights(savedmodel.keras_weights_path(path))  # the export holds the hidden layer's weights
+    texts = tf.constant(["the movie was good .", "an awful , boring film"])
+    loaded = tf.saved_model.load(path)
+    out = loaded.signatures["serving_default"](text=texts)
+    np.testing.assert_allclose(out["probabilities"].numpy(), model.predict(texts, verbose=0), rtol=1e-4, atol=1e-5)
+    assert TOKEN_IDS_SIGNATURE in loaded.signatures
+    assert_one_line_error(cli(*args, "--init-from", path, "--no-export"), "hidden_units=16", "hidden_units=0")
+    assert_one_line_error(cli(*args, "--set", "hidden_units=-2"), "hidden_units=-2", "0 or more")
+
+
+def registry_recipe(name, **values):
+    """The registered recipe `name` with its defaults and `values` set (typed, as from Python)."""
+    from tl_app import config as config_lib
+    from tl_app import registry
+
+    cls = registry.get(name)
+    return cls(config_lib.apply_values(cls.default_config(), values, name))
 
 
 # ---- bad input: one line, no traceback ---------------------------------------------------

@@ -230,7 +230,7 @@ AT_LEAST = {
     "epochs": 0, "fine_tune_epochs": 0, "gradual_unfreeze": 0, "early_stopping_patience": 0, "warmup_steps": 0,
     "learning_rate": 0.0, "min_learning_rate": 0.0, "momentum": 0.0,
     "l1": 0.0, "l2": 0.0, "weight_decay": 0.0, "fine_tune_weight_decay": 0.0,
-    "batch_size": 1, "steps_per_execution": 1, "shuffle_buffer": 1, "hidden_units": 1, "step_every_epochs": 1,
+    "batch_size": 1, "steps_per_execution": 1, "shuffle_buffer": 1, "hidden_units": 0, "step_every_epochs": 1,
     "tflite_calibration_samples": 1, "adapt_epochs": 0,
 }
 # fine_tune_learning_rate 0 would be a fine-tune phase that changes nothing (fine_tune_epochs=0 skips it).

@@ -60,10 +60,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
         task_variables: variables of the fitted model that `full_model` lacks (a phase task's own,
             e.g. a masked-LM head: `engine.phase_task.task_variables`), saved with every epoch.
         results: the Trainer's `results` (figures phases report), saved in every checkpoint's state.
+        partial: the fitted model is a head on cached features whose variables are all `full_model`'s: the
+            full model's weights are written once as the phase begins (`CheckpointStore.save_base`),
+            each checkpoint holds the head's only (its other weights cannot change in the phase).
+        resumed: the phase continues from a checkpoint of its own (its base, when partial, is written).
     """
 
     def __init__(self, store, full_model, phase_index, phase_start_epoch, early_stopping=None, flush=(),
-                 task_variables=(), results=None):
+                 task_variables=(), results=None, partial=False, resumed=False):
         super().__init__()
         self.store = store
         self.full_model = full_model
@@ -73,10 +77,35 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.flush = list(flush)
         self.task_variables = list(task_variables)
         self.results = results if results is not None else {}
+        self.partial = partial
+        self.resumed = resumed
         self.epochs_done = None
+        self.base = None  # with partial: (base file name, indices of the head's weights in the full model's)
 
     def on_train_begin(self, logs=None):
+        import os
+
+        from tl_app.engine.checkpoints import base_name
+
         self.epochs_done = None
+        if not self.partial:
+            return
+        where = {id(v): i for i, v in enumerate(self.full_model.weights)}
+        indices = [where.get(id(v)) for v in self.model.weights]
+        if None in indices:
+            raise ValueError(f"{self.model.name}: a partial checkpoint needs every variable of the fitted model in the "
+                             "full model (a feature cache's head shares the full model's layers)")
+        name = base_name(self.phase_index)
+        if not (self.resumed and os.path.isfile(os.path.join(self.store.directory, name))):
+            self.store.save_base(self.phase_index, self.full_model.get_weights())
+        self.base = (name, indices)
+
+    def _model_weights(self):
+        """The full model's weights, or with `partial` those of the fitted head only."""
+        if self.base is None:
+            return self.full_model.get_weights()
+        weights = self.full_model.weights
+        return [np.array(weights[i]) for i in self.base[1]]
 
     def on_epoch_end(self, epoch, logs=None):
         flush_tensorboard(self.flush)
@@ -91,8 +120,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         )
         optimizer_weights = [np.array(v) for v in self.model.optimizer.variables]
         best = es.best_weights if es is not None and es.restore_best_weights else None
-        self.store.save(state, self.full_model.get_weights(), optimizer_weights, best,
-                        [np.array(v) for v in self.task_variables])
+        self.store.save(state, self._model_weights(), optimizer_weights, best,
+                        [np.array(v) for v in self.task_variables], base=self.base)
 
     def on_train_end(self, logs=None):
         if self.epochs_done is None:
@@ -100,4 +129,4 @@ class EpochCheckpoint(keras.callbacks.Callback):
         # After early stopping restored its best weights: the next phase starts from these.
         state = TrainingState(phase=self.phase_index + 1, phase_epochs_done=0, epoch=self.epochs_done,
                               results=dict(self.results))
-        self.store.save(state, self.full_model.get_weights())
+        self.store.save(state, self._model_weights(), base=self.base)

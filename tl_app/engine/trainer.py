@@ -250,8 +250,11 @@ class Trainer:
         if phase.task is not None:  # after early stopping (its best weights are back when they end), before the checkpoint
             callbacks += phase.task.callbacks(self.results, self.state.epoch - done, self.callbacks)
         if self.checkpoints is not None:
+            # A head on cached features: the rest of the model is written once, not every epoch.
+            partial = phase.feature_cache is not None and phase.task is None
             callbacks.append(EpochCheckpoint(self.checkpoints, self.model, index, self.state.epoch - done, early,
-                                             flush=self.callbacks, task_variables=own, results=self.results))
+                                             flush=self.callbacks, task_variables=own, results=self.results,
+                                             partial=partial, resumed=resuming))
         info = PhaseInfo(index, phase, self.state.epoch - done, validation, list(self.data.class_names),
                          replica_batch_size=self.replica_batch_size, resumed=resuming)
         self._tell(callbacks, "on_phase_begin", info)

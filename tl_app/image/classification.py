@@ -71,7 +71,7 @@ class ImageClassification(LabelSetHead, Recipe):
     Config = ImageConfig
     serving_input_name = "image_bytes"
     export_config_values = {"weights": "none"}  # an export's model.weights.h5 holds the base's trained weights
-    architecture_fields = ("base", "alpha")
+    architecture_fields = ("base", "alpha", "hidden_units")
     precision_workload = "image_fine_tune"  # mixed_precision=auto: see tl_app.engine.precision
     base_field = "base"
 
@@ -96,11 +96,12 @@ class ImageClassification(LabelSetHead, Recipe):
         return data
 
     def search_space(self):
-        """The common head fields and head epochs; fine-tuning: its learning rate, the share of the base it
+        """The common head fields, head epochs and the head's hidden layer (0 = none); fine-tuning: its learning rate, the share of the base it
         trains (`fine_tune_fraction`) and its epochs."""
         return {
             **super().search_space(),
             "epochs": {"type": "Choice", "values": [5, 10, 20]},
+            "hidden_units": {"type": "Choice", "values": [0, 128, 256]},
             "fine_tune_learning_rate": {"type": "Float", "min_value": 1e-5, "max_value": 1e-3, "sampling": "log"},
             "fine_tune_fraction": {"type": "Choice", "values": [0.1, 0.2, 0.3, 0.5]},
             "fine_tune_epochs": {"type": "Choice", "values": [3, 5, 8]},
@@ -173,7 +174,8 @@ class ImageClassification(LabelSetHead, Recipe):
         self.fit_label_weights(data)  # multi_label: per-label positive weights of the loss
         self._classifier = build_image_classifier(
             base, len(data.class_names), cfg.image_size, dropout=cfg.dropout, regularizer=head_regularizer(cfg),
-            name=f"{self.name}_{backbone.name}", backbone=backbone, activation=self.head_activation())
+            name=f"{self.name}_{backbone.name}", backbone=backbone, activation=self.head_activation(),
+            hidden_units=cfg.hidden_units)
         return self._classifier.model
 
     # ---- training --------------------------------------------------------

@@ -13,6 +13,7 @@ class ImageConfig(LabelModeConfig):
     image_size: int = 160  # side the base sees (96, 160, 224, ...); images of any size are resized to it
     alpha: float = 1.0  # MobileNet width multiplier (mobilenet_v2, mobilenet_v3_*; offline weights: 1.0 only)
     weights: str = "auto"  # auto | imagenet | offline | none | PATH to a .weights.h5 / .h5 file
+    hidden_units: int = 0  # > 0: a Dense(hidden_units, relu) layer in the head, before its dropout; 0 = none
     fine_tune_epochs: int = 5  # 0 = head phase only
     fine_tune_at: Optional[int] = None  # first base layer that trains when fine-tuning; None = top ~30%
     fine_tune_fraction: Optional[float] = None  # with fine_tune_at none: the top share of layers that trains; None = the base's

@@ -7,7 +7,8 @@
       -> the base (include_top=False)    frozen; always called with training=False
       -> pooling                         global average (CNNs) or the class token (ViT): the features a
                                          feature cache stores
-      -> Dropout -> Dense(num_classes, softmax, float32)
+      -> [Dense(hidden_units, relu)]      only when hidden_units > 0 (`engine.heads`; 0 by default)
+      -> Dropout -> Dense(num_classes, softmax (or sigmoid: multi_label), float32)
 
 The base runs in inference mode even when its top is unfrozen, so its
 BatchNormalization layers keep their ImageNet statistics (they are also kept
@@ -43,7 +44,7 @@ def base_layer_name(backbone_name):
 
 
 def build_image_classifier(base, num_classes, image_size, dropout=0.2, regularizer=None, name="image_classifier",
-                           backbone=None, activation="softmax"):
+                           backbone=None, activation="softmax", hidden_units=0):
     """Wrap a no-top base into the classifier described in the module docstring.
 
     Args:
@@ -51,14 +52,17 @@ def build_image_classifier(base, num_classes, image_size, dropout=0.2, regulariz
         num_classes: size of the softmax.
         image_size: side of the square the base sees.
         dropout: rate of the Dropout before the Dense head.
-        regularizer: of the head's kernel (`engine.regularizers.head_regularizer`), or None.
+        regularizer: of the head's kernels (`engine.regularizers.head_regularizer`), or None.
         name: the model's name.
         backbone: the `Backbone` the base was built from (preprocessing, pooling, name); None: the
             default base (`mobilenet_v2`).
         activation: of the head: "softmax" (one class per image) or "sigmoid" (label_mode=multi_label).
+        hidden_units: width of a relu Dense layer between the features and the Dropout; 0 = none.
     """
     import keras
     from keras import layers
+
+    from tl_app.engine.heads import apply_head, head_layers
 
     if backbone is None:
         from tl_app.image.backbones import DEFAULT, get
@@ -73,11 +77,9 @@ def build_image_classifier(base, num_classes, image_size, dropout=0.2, regulariz
     x = base(x, training=False)
     # float32 under mixed precision too: these are the features a feature cache stores.
     features = backbone.pooling_layer()(x)
-    head_dropout = layers.Dropout(dropout, name="head_dropout")
-    classify = layers.Dense(num_classes, activation=activation, dtype="float32", kernel_regularizer=regularizer,
-                            name="probabilities")
-    model = keras.Model(inputs, classify(head_dropout(features)), name=name)
+    head_chain = head_layers(num_classes, dropout, hidden_units, regularizer, activation)
+    model = keras.Model(inputs, apply_head(head_chain, features), name=name)
     extractor = keras.Model(inputs, features, name=f"{name}_features")
     feature_input = keras.Input(shape=(features.shape[-1],), name="features")
-    head = keras.Model(feature_input, classify(head_dropout(feature_input)), name=f"{name}_head")
+    head = keras.Model(feature_input, apply_head(head_chain, feature_input), name=f"{name}_head")
     return ImageClassifier(model=model, base=base, extractor=extractor, head=head)

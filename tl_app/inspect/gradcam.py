@@ -1,10 +1,11 @@
 """Grad-CAM (Selvaraju et al., ICCV 2017) for the image classifiers: where in the picture the predicted
 class's evidence lies.
 
-The classifier is a chain (resize -> preprocessing -> base -> pooling -> dropout -> dense, `image.model`), so
-the base's output, its last convolutional feature map, is reached by calling the layers in order under one
-`GradientTape`: the class score's gradient, averaged over the map's positions, weighs its channels; the
-weighted sum through a ReLU, scaled to [0, 1] and resized to the input, is the heat map. A base whose output
+The classifier is a chain (resize -> preprocessing -> base -> pooling -> [hidden dense with hidden_units]
+-> dropout -> dense, `image.model`), so the base's output, its last convolutional feature map, is reached by
+calling the layers in order under one `GradientTape`: the class score's gradient, averaged over the map's
+positions, weighs its channels; the weighted sum through a ReLU, scaled to [0, 1] and resized to the input,
+is the heat map. A base whose output
 is not a feature map (ViT's tokens) has none: `grad_cam` says so (attention rollout is not implemented).
 """
 import numpy as np

@@ -37,6 +37,14 @@ class MLPClassifier(Recipe):
         """The common fields and the hidden layer's width."""
         return {**super().search_space(), "hidden_units": {"type": "Choice", "values": [32, 64, 128, 256]}}
 
+    def check_config(self):
+        """The MLP's hidden layer cannot be left out (the image and text heads take hidden_units=0 as none)."""
+        from tl_app.errors import UserError
+
+        if self.config.hidden_units < 1:
+            raise UserError(f"--set hidden_units={self.config.hidden_units}: the MLP needs a hidden layer of 1 unit or"
+                            " more (e.g. 128).", key="hidden_units")
+
     def build_model(self, data: DataSplits):
         import keras
         from keras import layers

@@ -80,6 +80,7 @@ class BertTextClassification(LabelSetHead, Recipe):
 
     Config = TextConfig
     serving_input_name = "text"
+    architecture_fields = ("hidden_units",)  # what an `--init-from` export must share with the run
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -91,10 +92,12 @@ class BertTextClassification(LabelSetHead, Recipe):
     base_field = "preset"
 
     def search_space(self):
-        """The common head fields and head epochs; fine-tuning: its learning rate, epochs and warmup."""
+        """The common head fields, head epochs and the head's hidden layer (0 = none); fine-tuning: its learning
+        rate, epochs and warmup."""
         return {
             **super().search_space(),
             "epochs": {"type": "Choice", "values": [20, 30, 60]},
+            "hidden_units": {"type": "Choice", "values": [0, 128, 256]},
             "fine_tune_learning_rate": {"type": "Float", "min_value": 1e-5, "max_value": 1e-4, "sampling": "log"},
             "fine_tune_epochs": {"type": "Choice", "values": [2, 3, 4]},
             "fine_tune_warmup_fraction": {"type": "Choice", "values": [0.0, 0.1, 0.2]},
@@ -238,7 +241,7 @@ class BertTextClassification(LabelSetHead, Recipe):
         self._classifier = build_text_classifier(backbone, tokenizer, len(data.class_names), cfg.sequence_length,
                                                  pooling=pooling, dropout=cfg.dropout, regularizer=head_regularizer(cfg),
                                                  name=f"{self.name}_bert", pretrained_pooler=entry.pretrained_pooler,
-                                                 activation=self.head_activation())
+                                                 activation=self.head_activation(), hidden_units=cfg.hidden_units)
         return self._classifier.model
 
     # ---- training --------------------------------------------------------

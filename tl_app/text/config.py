@@ -20,6 +20,7 @@ class TextConfig(LabelModeConfig):
     epochs: int = 30  # head phase (cheap on cached features)
     learning_rate: float = 3e-3  # head phase (Adam)
     dropout: float = 0.1
+    hidden_units: int = 0  # > 0: a Dense(hidden_units, relu) layer in the head, before its dropout; 0 = none
     fine_tune_epochs: int = 3  # 0 = head phase only
     fine_tune_learning_rate: float = 2e-5
     fine_tune_optimizer: OptimizerName = "adamw"

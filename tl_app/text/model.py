@@ -9,6 +9,7 @@
                            else the first token's vector ([CLS] or <s>), or
                   "mean" = mean of the token vectors under the padding mask (sentence-transformers'
                            pooling, what MiniLM was trained for)            -> the cached features
+      -> [Dense(hidden_units, relu)]   only when hidden_units > 0 (`engine.heads`; 0 by default)
       -> Dropout -> Dense(num_classes, softmax (or sigmoid: multi_label), float32)
 
 The model takes strings so the same graph trains and serves; `extractor`
@@ -84,7 +85,7 @@ def has_pooled_output(backbone):
 
 def build_text_classifier(backbone, tokenizer, num_classes, sequence_length, pooling="mean", dropout=0.1,
                           regularizer=None, name="bert_text_classifier", pretrained_pooler=True,
-                          activation="softmax"):
+                          activation="softmax", hidden_units=0):
     """Assemble the classifier described in the module docstring.
 
     Args:
@@ -96,10 +97,12 @@ def build_text_classifier(backbone, tokenizer, num_classes, sequence_length, poo
         pretrained_pooler: with "cls", pool with the backbone's pooled_output (when it has one) only if True,
             else with the first token's vector (`text.encoders`: a pooler pretraining never trained is random).
         dropout: rate of the Dropout before the Dense head.
-        regularizer: of the head's kernel (`engine.regularizers.head_regularizer`), or None.
+        regularizer: of the head's kernels (`engine.regularizers.head_regularizer`), or None.
         name: the model's name.
         activation: of the head: "softmax" (one class per text) or "sigmoid" (label_mode=multi_label).
+        hidden_units: width of a relu Dense layer between the features and the Dropout; 0 = none.
     """
+    from tl_app.engine.heads import apply_head, head_layers
     from tl_app.text.packing import TextInputs
 
     if pooling not in POOLINGS:
@@ -115,11 +118,9 @@ def build_text_classifier(backbone, tokenizer, num_classes, sequence_length, poo
         features = ClsPooling(name="cls_pooling")(outputs["pooled_output"])
     else:
         features = ClsPooling(name="cls_pooling")(sequence)  # the first token's vector
-    head_dropout = keras.layers.Dropout(dropout, name="head_dropout")
-    classify = keras.layers.Dense(num_classes, activation=activation, dtype="float32", kernel_regularizer=regularizer,
-                                  name="probabilities")
-    model = keras.Model(text, classify(head_dropout(features)), name=name)
+    head_chain = head_layers(num_classes, dropout, hidden_units, regularizer, activation)
+    model = keras.Model(text, apply_head(head_chain, features), name=name)
     extractor = keras.Model(text, features, name=f"{name}_features")
     feature_input = keras.Input(shape=(features.shape[-1],), name="features")
-    head = keras.Model(feature_input, classify(head_dropout(feature_input)), name=f"{name}_head")
+    head = keras.Model(feature_input, apply_head(head_chain, feature_input), name=f"{name}_head")
     return TextClassifier(model=model, backbone=backbone, inputs_layer=inputs_layer, extractor=extractor, head=head)
