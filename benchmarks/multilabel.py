@@ -51,11 +51,21 @@ def articles():
     return found
 
 
-def make_rows(found, n, seed):
-    """[(text, "a;b")]: n rows, half single articles, half two openings of different topics; no article twice."""
+def make_rows(found, n, seed, pools=None):
+    """[(text, "a;b")]: n rows, half single articles, half two openings of different topics; no article twice.
+
+    Args:
+        found: `articles()`.
+        n: rows.
+        seed: of the draw.
+        pools: {topic: [article index, ...]} to draw from, popped from the end (default: every article,
+            seeded order); the indices left in it afterwards were not used (benchmarks/multilabel_thresholds.py
+            draws its rows, disjoint from these, from them).
+    """
     rng = np.random.default_rng(seed)
     topics = sorted(found)
-    pools = {t: list(rng.permutation(len(found[t]))) for t in topics}
+    permuted = {t: list(rng.permutation(len(found[t]))) for t in topics}
+    pools = permuted if pools is None else pools
     rows = []
     for i in range(n):
         if i % 2 == 0:

@@ -17,12 +17,12 @@ def tiny_preset(tmp_path_factory):
 
 
 def test_thresholds_maximize_each_labels_f1_on_validation_with_a_floor():
-    from tl_app.evaluate.thresholds import best_f1_threshold, choose_thresholds
+    from tl_app.evaluate.thresholds import best_f1_threshold, best_f1_thresholds
 
     labels = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0], [1, 0, 1]])
     probabilities = np.array([[0.9, 0.30, 0.02], [0.6, 0.45, 0.03], [0.55, 0.40, 0.01],
                               [0.1, 0.35, 0.04], [0.7, 0.05, 0.05]])
-    thresholds = choose_thresholds(labels, probabilities, floor=0.1)
+    thresholds = best_f1_thresholds(labels, probabilities, floor=0.1)  # step 1 of choose_thresholds
     # label 0: above 0.55 (the negative at 0.55 excluded) -> F1 1.0; cut midway to the next probability.
     assert thresholds[0] == pytest.approx((0.6 + 0.55) / 2)
     # label 1: positives at 0.45 and 0.40, a negative at 0.35 -> cut between 0.40 and 0.35.
@@ -30,6 +30,33 @@ def test_thresholds_maximize_each_labels_f1_on_validation_with_a_floor():
     # label 2: its best cut (0.045) is under the floor: the floor, so a rare label is not on for everything.
     assert thresholds[2] == pytest.approx(0.1)
     assert best_f1_threshold(np.zeros(4), np.full(4, 0.9), floor=0.1)[0] == 0.5  # no positive: no evidence
+
+
+def test_a_cut_resting_on_one_validation_example_is_shrunk_toward_the_shared_cut():
+    from tl_app.evaluate.thresholds import best_f1_thresholds, choose_thresholds, shared_threshold
+
+    # 20 validation rows, 3 labels. Labels a and b: positives 0.55-0.95, negatives up to 0.45: their best cuts
+    # (~0.5) barely move when the rows are resampled. Label c: four positives at 0.8-0.95 and one at 0.15, every
+    # negative at most 0.1: its best cut (0.125) sits under that one example; without it the cut would be ~0.45.
+    n = 20
+    probabilities = np.tile(np.linspace(0.02, 0.45, n)[:, None], (1, 3))
+    labels = np.zeros((n, 3), int)
+    for j, positives in enumerate(([0.9, 0.8, 0.7, 0.65, 0.6, 0.55], [0.95, 0.85, 0.75, 0.7, 0.62, 0.58],
+                                   [0.95, 0.9, 0.85, 0.8, 0.15])):
+        rows = np.arange(len(positives)) * 3 + j
+        probabilities[rows, j], labels[rows, j] = positives, 1
+    negatives_c = labels[:, 2] == 0
+    probabilities[negatives_c, 2] = np.linspace(0.01, 0.1, negatives_c.sum())
+
+    own = best_f1_thresholds(labels, probabilities, floor=0.1)
+    assert own.tolist() == pytest.approx([0.5, (0.58 + 0.45) / 2, (0.15 + 0.1) / 2])
+    chosen = choose_thresholds(labels, probabilities, floor=0.1)
+    assert chosen.tolist() == choose_thresholds(labels, probabilities, floor=0.1).tolist()  # seeded bootstrap
+    assert chosen[:2] == pytest.approx(own[:2], abs=0.01)  # well-determined cuts are kept
+    shared = shared_threshold(labels, probabilities, floor=0.1)
+    assert own[2] + 0.1 < chosen[2] < shared  # the fragile one is pulled toward the shared cut
+    assert choose_thresholds(labels, probabilities, floor=0.1, resamples=0).tolist() == own.tolist()
+    assert choose_thresholds(labels[:, :1], probabilities[:, :1], floor=0.1).tolist() == own[:1].tolist()
 
 
 def test_label_sets_from_a_column_or_zero_one_columns(tmp_path):
@@ -63,7 +90,7 @@ def test_text_csv_multi_label_run_exports_thresholded_predictions(workdir, cli, 
                  "--set", "epochs=25", "--set", "fine_tune_epochs=0", "--set", "label_smoothing=0.05",
                  "--set", "class_weight=auto", "--gate", "map>=0.5", "--no-serving-check")
     assert result.exit_code == 0, result.output
-    assert "per-label thresholds (best F1 on 9 validation examples, floor 0.1)" in result.output
+    assert "per-label thresholds (best F1 on 9 validation examples, shrunk toward the shared cut" in result.output
     (run,) = (workdir / "runs" / "text_csv").iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["map"] >= 0.8 and metrics["f1_micro"] >= 0.6  # a 2-layer random BERT, 25 head epochs

@@ -57,8 +57,8 @@ def evaluate_multi_label(ctx, predictions, loss):
         thresholds = choose_thresholds(validation.labels, validation.probabilities, floor).astype(np.float32)
         record = thresholds_record(data.class_names, thresholds, floor)
         shown = ", ".join(f"{name} {t:.3f}" for name, t in zip(data.class_names, thresholds))
-        log.info(f"per-label thresholds (best F1 on {len(validation.labels)} validation examples, floor {floor}):"
-                 f" {shown}")
+        log.info(f"per-label thresholds (best F1 on {len(validation.labels)} validation examples, shrunk toward the"
+                 f" shared cut by their bootstrap noise, floor {floor}): {shown}")
     if ctx.is_chief:
         from tl_app import atomic
 
