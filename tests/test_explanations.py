@@ -1,5 +1,6 @@
-"""Explanations of texts (issue 29): integrated gradients add up to the probability they explain and name the
-text's words; a text run draws them for its mistakes and `tl-app evaluate` draws them again from the export."""
+"""Explanations (issue 29): integrated gradients add up to the probability they explain and name the text's
+words; a text run draws them for its mistakes and `tl-app evaluate` draws them again from the export; attention
+rollout points a ViT classifier's mistakes at the patches it attends to."""
 import json
 
 import numpy as np
@@ -63,3 +64,58 @@ def test_a_text_run_and_evaluate_draw_token_attributions_of_its_mistakes(tiny_pr
     # The export's weights in the recipe's model: the same mistakes, explained the same way.
     again = [line for line in (out / "report.md").read_text().splitlines() if line.startswith("- test[")]
     assert (out / "token_attributions.png").is_file() and again[:len(listed)] == listed
+
+
+def _attending_vit_classifier():
+    """A one-block, one-head ViT classifier (32 px, 8 px patches) whose every token attends to the brightest
+    patch: the patch embedding measures a patch's brightness, keys are the normalized tokens, and the query is
+    one fixed vector pointing at a bright patch's key."""
+    import keras_hub
+
+    from tl_app.image.backbones import get
+    from tl_app.image.model import build_image_classifier
+
+    base = keras_hub.models.ViTBackbone(image_shape=(32, 32, 3), patch_size=8, num_layers=1, num_heads=1,
+                                        hidden_dim=4, mlp_dim=8)
+    embedding = base.get_layer("vit_patching_and_embedding")
+    kernel = np.zeros((8, 8, 3, 4), np.float32)
+    kernel[..., 0] = 1.0 / (8 * 8 * 3)  # token = [mean pixel (-1..1 after preprocessing) + 1, 0, 0, 0]
+    embedding.patch_embedding.set_weights([kernel, np.array([1.0, 0, 0, 0], np.float32)])
+    embedding.position_embedding.set_weights([np.zeros_like(embedding.position_embedding.get_weights()[0])])
+    embedding.class_token.assign(np.zeros(embedding.class_token.shape, np.float32))
+    mha = base.get_layer("vit_encoder").encoder_layers[0].mha
+    bright = np.array([3.0, -1.0, -1.0, -1.0]) / np.sqrt(3.0)  # layer norm of [v, 0, 0, 0] for any v > 0
+    weights = [np.zeros_like(w) for w in mha.get_weights()]  # query, key, value, output: kernels and biases
+    weights[1][:] = 20 * bright.reshape(1, 4)  # the query, whatever the token
+    weights[2][:] = np.eye(4).reshape(4, 1, 4)  # the key, the normalized token itself
+    mha.set_weights(weights)
+    classifier = build_image_classifier(base, 2, 32, backbone=get("vit_b16"))
+    return classifier.model
+
+
+def test_attention_rollout_points_at_the_patch_a_vit_attends_to_and_is_drawn_for_it():
+    import tensorflow as tf
+
+    from tl_app.inspect.attention_rollout import attention_rollout
+    from tl_app.inspect.explanations import explain
+    from tl_app.inspect.gradcam import grad_cam
+    from tl_app.errors import UserError
+
+    model = _attending_vit_classifier()
+    images = np.zeros((2, 32, 32, 3), np.float32)
+    images[0, 8:16, 16:24] = 255.0  # patch (1, 2)
+    images[1, 24:32, 0:8] = 200.0  # patch (3, 0)
+    maps = attention_rollout(model, images)
+    assert maps.shape == (2, 32, 32)
+    for heat, (row, col) in zip(maps, [(1, 2), (3, 0)]):
+        patch_means = heat.reshape(4, 8, 4, 8).mean(axis=(1, 3))
+        assert np.unravel_index(patch_means.argmax(), (4, 4)) == (row, col)
+        others = np.delete(patch_means.ravel(), row * 4 + col)
+        assert patch_means[row, col] > 2 * others.max(), patch_means  # bilinear upsampling spreads it a little
+    with pytest.raises(UserError, match="no convolutional feature map"):
+        grad_cam(model, images, [0, 1])
+    # The run's and evaluate's explain step: a ViT's mistakes get the rollout figure, not an error.
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.array([0, 1])))
+    explanation = explain(model, {"test": dataset}, [("test", 0, 1, "test[0] a\nseen as b")], ["a", "b"])
+    assert explanation.figure == "attention_rollout.png" and explanation.png.startswith(b"\x89PNG")
+    assert explanation.markdown()[0] == "## Explanations (attention rollout)"

@@ -21,7 +21,8 @@ def evaluate_command(model_dir, data_dir, split, output_dir, logdir):
     config says (its recipe and fields), or from --data-dir; its classes must be the
     export's labels. Writes metrics.json, predictions.csv, confusion_matrix.png,
     reliability.png, explanations of the most confident mistakes (gradcam.png
-    for images, token_attributions.png for texts) and report.md, and prints the
+    for images, attention_rollout.png on a ViT base, token_attributions.png
+    for texts) and report.md, and prints the
     metrics and per-class tables.
     """
     from tl_app.evaluate.exported import SPLITS, version_dir

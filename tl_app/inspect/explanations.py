@@ -1,5 +1,6 @@
 """Explanations of chosen examples, for the run's report and `tl-app evaluate`'s: Grad-CAM heat maps for
-image classifiers (`inspect.gradcam`), token attributions (integrated gradients) for text classifiers
+image classifiers on convolutional bases (`inspect.gradcam`), attention rollout for those on a vision
+transformer (`inspect.attention_rollout`), token attributions (integrated gradients) for text classifiers
 (`inspect.token_attributions`), each as one PNG with the report's words about it.
 
 Examples:
@@ -49,11 +50,20 @@ def is_text_model(model):
 
 
 def _images(model, datasets, picks, class_names):
+    from tl_app.inspect.attention_rollout import attention_rollout, transformer_base
     from tl_app.inspect.gradcam import explained_examples
 
-    png = explained_examples(model, datasets, picks, class_names, SHOWN)
+    transformer = transformer_base(model) is not None
+    png = explained_examples(model, datasets, picks, class_names, SHOWN,
+                             heat=(lambda m, images, _: attention_rollout(m, images)) if transformer else None)
     if png is None:
         return None
+    if transformer:
+        return Explanation("attention_rollout.png", png, "Explanations (attention rollout)",
+                           "Which patches the class token gathered its information from (red: most), by attention "
+                           "rollout over the transformer's blocks (Abnar and Zuidema, 2020): where the model looked, "
+                           "the same for every class: the most confident mistakes, then the top suspected label "
+                           "errors (in a run that inspects its data).", tag="attention_rollout")
     return Explanation("gradcam.png", png, "Explanations (Grad-CAM)",
                        "Where the evidence for the class named under each picture lies (red: most), from the base's "
                        "last convolutional feature map: the most confident mistakes, then the top suspected label "
@@ -99,7 +109,8 @@ def explain(model, datasets, picks, class_names):
         class_names: index = label.
 
     Raises:
-        UserError: the model has nothing to explain with (an image base without a convolutional feature map).
+        UserError: the model has nothing to explain with (an image base with neither a convolutional feature
+            map nor a transformer's attention).
     """
     if is_text_model(model):
         return _texts(model, datasets, picks)

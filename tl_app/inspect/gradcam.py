@@ -6,7 +6,8 @@ The classifier is a chain (resize -> preprocessing -> base -> pooling -> [hidden
 calling the layers in order under one `GradientTape`: the class score's gradient, averaged over the map's
 positions, weighs its channels; the weighted sum through a ReLU, scaled to [0, 1] and resized to the input,
 is the heat map. A base whose output
-is not a feature map (ViT's tokens) has none: `grad_cam` says so (attention rollout is not implemented).
+is not a feature map (ViT's tokens) has none: `grad_cam` says so, and `inspect.attention_rollout` draws its
+maps instead (`explained_examples(..., heat=attention_rollout)`).
 """
 import numpy as np
 
@@ -14,13 +15,15 @@ from tl_app.errors import UserError
 
 
 def _chain(model, images, tape):
-    """(probabilities, last 4-D output) of `model` called layer by layer, each 4-D output watched by `tape`."""
+    """(probabilities, last 4-D output of a layer with weights) of `model` called layer by layer, each such
+    output watched by `tape`. Resizing and rescaling (no weights) give 4-D images, not feature maps: a ViT
+    base, whose tokens are 3-D, leaves none."""
     x, feature_map = images, None
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer":
             continue
         x = layer(x, training=False)
-        if len(x.shape) == 4:
+        if len(x.shape) == 4 and layer.weights:
             feature_map = x
             tape.watch(feature_map)
     return x, feature_map
@@ -51,7 +54,7 @@ def grad_cam(model, images, classes):
         probabilities, feature_map = _chain(model, images, tape)
         if feature_map is None:
             raise UserError(f"{model.name}: its base gives no convolutional feature map (e.g. a ViT's tokens), so "
-                            "Grad-CAM has nothing to weigh; attention rollout is not implemented.")
+                            "Grad-CAM has nothing to weigh (inspect.attention_rollout explains a ViT's).")
         picked = tf.gather(probabilities, np.asarray(classes, np.int64), axis=1, batch_dims=1)
         score = tf.reduce_sum(tf.math.log(picked + 1e-7))
     expected = model(images, training=False)
@@ -77,8 +80,8 @@ def overlay(image, heat, alpha=0.45):
     return (1 - alpha) * image / scale * 255.0 + alpha * colours
 
 
-def explained_examples(model, datasets, picks, class_names, limit=4):
-    """PNG bytes of Grad-CAM overlays, or None when the model has no feature map (the log says why).
+def explained_examples(model, datasets, picks, class_names, limit=4, heat=None):
+    """PNG bytes of heat-map overlays (Grad-CAM unless `heat` says otherwise), or None when there are no picks.
 
     Args:
         model: the trained image classifier.
@@ -87,6 +90,7 @@ def explained_examples(model, datasets, picks, class_names, limit=4):
             predicted class) and the top suspected label errors (their suggested class).
         class_names: index = label (for the titles' sake the callers already name classes).
         limit: overlays drawn at most.
+        heat: `(model, images, classes) -> (N, H, W) maps in [0, 1]`; None: `grad_cam`.
     """
     from tl_app.evaluate.plots import examples_png
     from tl_app.evaluate.predictions import example_inputs
@@ -99,7 +103,7 @@ def explained_examples(model, datasets, picks, class_names, limit=4):
         wanted.setdefault(split, []).append(index)
     found = {split: example_inputs(datasets[split], indices) for split, indices in wanted.items()}
     images = np.stack([found[split][index] for split, index, _, _ in picks]).astype(np.float32)
-    heat = grad_cam(model, images, [c for _, _, c, _ in picks])
-    pictures = [overlay(image, h) for image, h in zip(images, heat)]
+    maps = (heat or grad_cam)(model, images, [c for _, _, c, _ in picks])
+    pictures = [overlay(image, h) for image, h in zip(images, maps)]
     return examples_png(pictures, [title for *_, title in picks], [False] * len(picks), columns=min(4, len(picks)),
                         tile=128)
