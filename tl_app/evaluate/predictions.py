@@ -109,6 +109,16 @@ def predict(model, dataset, batch_size, class_names, references=None, split="tes
     return Predictions(labels, probabilities, list(class_names), list(references or []), split), call
 
 
+def inputs_at(datasets, places):
+    """The raw inputs at `places` (`[(split, index)]`) of `datasets` (`{split: unbatched (inputs, label)
+    dataset}`), in that order: one `example_inputs` pass per split."""
+    wanted = {}
+    for split, index in places:
+        wanted.setdefault(split, set()).add(int(index))
+    found = {split: example_inputs(datasets[split], sorted(indices)) for split, indices in wanted.items()}
+    return [found[split][int(index)] for split, index in places]
+
+
 def example_inputs(dataset, indices, batch_size=256):
     """The raw inputs of examples `indices` of an unbatched `(inputs, label)` dataset, as numpy arrays.
 

@@ -72,15 +72,13 @@ def _images(model, datasets, picks, class_names):
 
 def _texts(model, datasets, picks):
     from tl_app.evaluate.plots import highlighted_texts_png
-    from tl_app.evaluate.predictions import example_inputs
+    from tl_app.evaluate.predictions import inputs_at
     from tl_app.inspect.token_attributions import integrated_gradients
 
     picks = picks[:SHOWN * 2]
     if not picks:
         return None
-    found = {split: example_inputs(datasets[split], [i for s, i, _, _ in picks if s == split])
-             for split in {s for s, _, _, _ in picks}}
-    texts = [found[split][index] for split, index, _, _ in picks]
+    texts = inputs_at(datasets, [(split, index) for split, index, _, _ in picks])
     texts = [t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t) for t in texts]
     attributions = integrated_gradients(model, texts, [c for _, _, c, _ in picks])
     titles = [f"{title.replace(chr(10), ', ')} (p {a.probability:.2f})" for (*_, title), a in zip(picks, attributions)]

@@ -93,16 +93,12 @@ def explained_examples(model, datasets, picks, class_names, limit=4, heat=None):
         heat: `(model, images, classes) -> (N, H, W) maps in [0, 1]`; None: `grad_cam`.
     """
     from tl_app.evaluate.plots import examples_png
-    from tl_app.evaluate.predictions import example_inputs
+    from tl_app.evaluate.predictions import inputs_at
 
     picks = picks[:limit * 2]
     if not picks:
         return None
-    wanted = {}
-    for split, index, _, _ in picks:
-        wanted.setdefault(split, []).append(index)
-    found = {split: example_inputs(datasets[split], indices) for split, indices in wanted.items()}
-    images = np.stack([found[split][index] for split, index, _, _ in picks]).astype(np.float32)
+    images = np.stack(inputs_at(datasets, [(split, index) for split, index, _, _ in picks])).astype(np.float32)
     maps = (heat or grad_cam)(model, images, [c for _, _, c, _ in picks])
     pictures = [overlay(image, h) for image, h in zip(images, maps)]
     return examples_png(pictures, [title for *_, title in picks], [False] * len(picks), columns=min(4, len(picks)),

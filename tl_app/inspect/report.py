@@ -61,25 +61,20 @@ def thumbnails_png(inspection, datasets, limit=4):
         datasets: `{split: unbatched (inputs, label) dataset}`.
     """
     from tl_app.evaluate.plots import examples_png, is_image_like
-    from tl_app.evaluate.predictions import example_inputs
+    from tl_app.evaluate.predictions import inputs_at
 
     shown = [f for kind in ISSUES for f in [f for f in inspection.findings if f.issue == kind][:limit]]
     if not shown:
         return None
-    wanted = {}
-    for f in shown:
-        wanted.setdefault(f.split, set()).add(f.index)
-        if f.other_split is not None:
-            wanted.setdefault(f.other_split, set()).add(f.other_index)
-    pictures = {split: example_inputs(datasets[split], sorted(indices)) for split, indices in wanted.items()}
-    images, titles = [], []
+    places, titles = [], []
     for f in shown:
         change = f" -> {f.suggested_label}" if f.suggested_label else ""
-        images.append(pictures[f.split][f.index])
+        places.append((f.split, f.index))
         titles.append(f"{f.issue} {f.split}[{f.index}]\n{f.given_label}{change}")
         if f.other_split is not None:
-            images.append(pictures[f.other_split][f.other_index])
+            places.append((f.other_split, f.other_index))
             titles.append(f"its twin\n{f.other_split}[{f.other_index}]")
+    images = inputs_at(datasets, places)
     if not is_image_like(np.asarray(images[0])):
         return None
     return examples_png(images, titles, [False] * len(images), columns=min(8, len(images)), tile=96)
