@@ -223,26 +223,19 @@ def load_classifier(backbone, cache_dir):
 
 
 def imagenet_classifier(backbone, base, cache_dir):
-    """The whole ImageNet classifier of a prepared asset: images of any size (float 0..255) -> 1,000 class
-    probabilities, through the same resize and preprocessing as `image.model`'s classifiers (what the assets'
-    checks predict real photos with, and Grad-CAM is checked on).
+    """The whole ImageNet classifier of a prepared asset: `image.model.build_image_classifier`'s model (images
+    of any size, float 0..255, through the product's resize and preprocessing) with the asset's 1,000-class
+    dense layer as its head (no dropout): what the assets' checks predict real photos with, and Grad-CAM is
+    checked on.
 
     Args:
         backbone: an `EfficientNetLiteBackbone`.
         base: `backbone.build(backbone.native_size)` carrying the asset's weights.
         cache_dir: the assets' cache (`assets.cache_dir()`).
     """
-    import keras
+    from tl_app.image.model import build_image_classifier
 
-    from tl_app.image.model import RESIZE_NAME
-
-    kernel, bias = load_classifier(backbone, cache_dir)
-    inputs = keras.Input((None, None, 3), name="images")
-    x = keras.layers.Resizing(backbone.native_size, backbone.native_size, antialias=True, name=RESIZE_NAME)(inputs)
-    for layer in backbone.preprocessing_layers():
-        x = layer(x)
-    features = backbone.pooling_layer()(base(x, training=False))
-    classifier = keras.layers.Dense(1000, activation="softmax", name="imagenet")
-    model = keras.Model(inputs, classifier(features), name=f"{backbone.name}_imagenet")
-    classifier.set_weights([kernel, bias])
+    model = build_image_classifier(base, 1000, backbone.native_size, dropout=0.0, name=f"{backbone.name}_imagenet",
+                                   backbone=backbone).model
+    model.get_layer("probabilities").set_weights(list(load_classifier(backbone, cache_dir)))
     return model
