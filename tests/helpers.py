@@ -88,6 +88,19 @@ def run_tl_app(args, cwd, timeout=120, env_extra=None):
     return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
 
 
+def model_with_hidden_head(recipe, export_path, units):
+    """The recipe's model built again, its head's hidden layer checked (named, `units` wide, the very layer the
+    feature cache's head trains), carrying the export's Keras weights."""
+    from tl_app.export import savedmodel
+
+    model = recipe.build_model(recipe.load_data())
+    assert [layer.name for layer in model.layers][-3:] == ["head_hidden", "head_dropout", "probabilities"]
+    assert model.get_layer("head_hidden").units == units
+    assert recipe._classifier.head.get_layer("head_hidden") is model.get_layer("head_hidden")  # the cache trains it
+    model.load_weights(savedmodel.keras_weights_path(export_path))  # the export holds the hidden layer's weights
+    return model
+
+
 def assert_one_line_error(result, *fragments):
     """A click Result of a user's mistake: exit 2, one `error:` line holding every fragment, no traceback."""
     assert result.exit_code == 2, result.output

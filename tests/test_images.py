@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import NO_KERAS_PRELUDE, assert_one_line_error, run_python
+from helpers import NO_KERAS_PRELUDE, assert_one_line_error, model_with_hidden_head, run_python
 from tl_app.errors import UserError
 from tl_app.image.backbones.mobilenet import MOBILENET_V2 as MNV2
 
@@ -420,7 +420,6 @@ def test_hidden_units_adds_a_hidden_layer_that_trains_exports_serves_and_explain
     `--init-from` run without it and a negative width are one-line errors."""
     import tensorflow as tf
 
-    from tl_app.export import savedmodel
     from tl_app.inspect.gradcam import grad_cam
 
     args = ["run", "image_folder", "--data-dir", color_tree, *TINY, "--set", f"weights={calibrated_weights}",
@@ -431,13 +430,8 @@ def test_hidden_units_adds_a_hidden_layer_that_trains_exports_serves_and_explain
     losses = _epoch_values(next((workdir / "runs" / "image_folder").glob("*/train")), "epoch_loss")
     assert len(losses) == 3 and losses[-1] < losses[0], losses
     path = str(workdir / "saved_models" / "image_folder" / "1")
-    recipe = tiny("image_folder", f"weights={calibrated_weights}", f"data_dir={color_tree}", "hidden_units=16")
-    data = recipe.load_data()
-    model = recipe.build_model(data)
-    assert [layer.name for layer in model.layers][-3:] == ["head_hidden", "head_dropout", "probabilities"]
-    assert model.get_layer("head_hidden").units == 16
-    assert recipe._classifier.head.get_layer("head_hidden") is model.get_layer("head_hidden")  # the cache trains it
-    model.load_weights(savedmodel.keras_weights_path(path))  # the export holds the hidden layer's weights
+    model = model_with_hidden_head(
+        tiny("image_folder", f"weights={calibrated_weights}", f"data_dir={color_tree}", "hidden_units=16"), path, 16)
     images = photo_crops(3, 48, seed=1)
     out = tf.saved_model.load(path).signatures["serving_images"](images=tf.constant(images))
     np.testing.assert_allclose(out["probabilities"].numpy(), model.predict(images, verbose=0), atol=1e-5)

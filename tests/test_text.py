@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, run_python
+from helpers import assert_one_line_error, model_with_hidden_head, run_python
 from text_helpers import write_text_csv, write_text_folder, write_tiny_bert_preset
 
 SEQ = "sequence_length=16"
@@ -151,7 +151,6 @@ def test_hidden_units_adds_a_hidden_layer_that_trains_exports_and_serves(workdir
     an `--init-from` run without it and a negative width are one-line errors."""
     import tensorflow as tf
 
-    from tl_app.export import savedmodel
     from tl_app.text.serving import TOKEN_IDS_SIGNATURE
 
     args = ["run", "text_folder", "--data-dir", text_tree, "--set", f"preset={tiny_preset}", *FAST,
@@ -161,14 +160,8 @@ def test_hidden_units_adds_a_hidden_layer_that_trains_exports_and_serves(workdir
     assert "phase 'head': training the head on 56 cached feature vectors" in result.output
     assert _metrics(workdir, "text_folder")["accuracy"] >= 0.75
     path = str(workdir / "saved_models" / "text_folder" / "1")
-    recipe = registry_recipe("text_folder", data_dir=text_tree, preset=tiny_preset, sequence_length=16,
-                             pooling="mean", hidden_units=16)
-    data = recipe.load_data()
-    model = recipe.build_model(data)
-    assert [layer.name for layer in model.layers][-3:] == ["head_hidden", "head_dropout", "probabilities"]
-    assert model.get_layer("head_hidden").units == 16
-    assert recipe._classifier.head.get_layer("head_hidden") is model.get_layer("head_hidden")  # the cache trains it
-    model.load_weights(savedmodel.keras_weights_path(path))  # the export holds the hidden layer's weights
+    model = model_with_hidden_head(registry_recipe("text_folder", data_dir=text_tree, preset=tiny_preset,
+                                                   sequence_length=16, pooling="mean", hidden_units=16), path, 16)
     texts = tf.constant(["the movie was good .", "an awful , boring film"])
     loaded = tf.saved_model.load(path)
     out = loaded.signatures["serving_default"](text=texts)
