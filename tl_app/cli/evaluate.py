@@ -22,8 +22,7 @@ def evaluate_command(model_dir, data_dir, split, output_dir, logdir):
     export's labels. Writes metrics.json, predictions.csv, confusion_matrix.png,
     reliability.png, explanations of the most confident mistakes (gradcam.png
     for images, attention_rollout.png on a ViT base, token_attributions.png
-    for texts) and report.md, and prints the
-    metrics and per-class tables.
+    for texts) and report.md, and prints the metrics and per-class tables.
     """
     from tl_app.evaluate.exported import SPLITS, version_dir
     from tl_app.errors import UserError

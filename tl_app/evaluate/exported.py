@@ -160,8 +160,9 @@ def output_dir(path, logdir, recipe_name):
 
 def explain_mistakes(export, recipe, data, dataset, predictions):
     """The `inspect.explanations.Explanation` of the most confident mistakes in `predictions` (Grad-CAM for
-    images, attention rollout on a ViT base, token attributions for texts), drawn with the recipe's model carrying the export's Keras weights
-    (`assets.extra/model.weights.h5`); None, said in the log, where there is none to draw."""
+    images, attention rollout on a ViT base, token attributions for texts), drawn with the recipe's model
+    carrying the export's Keras weights (`assets.extra/model.weights.h5`); None, said in the log, where there
+    is none to draw."""
     from tl_app import log
     from tl_app.export.savedmodel import keras_weights_path
     from tl_app.inspect.explanations import SHOWN, explain, mistakes

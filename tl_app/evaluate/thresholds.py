@@ -7,8 +7,8 @@ confident the model is about them. Here each label gets its own threshold, in tw
    distinct probabilities the model gave (the threshold is their midpoint, so an example's probability
    never sits on it, where float rounding in another runtime could flip the decision). Ties take the
    higher threshold (fewer positives).
-2. `shrink_thresholds`: that cut rests on a few validation examples (on 90 rows the lowest positive
-   alone may move it from 0.45 to 0.15), so it is pulled toward one shared cut (`shared_threshold`,
+2. `shrink_thresholds`: that cut rests on a few validation examples (on 90 BBC rows, seed 42, the
+   cuts of two labels fell to 0.174 and 0.148 while the others lay near 0.5), so it is pulled toward one shared cut (`shared_threshold`,
    the best micro F1 over all labels' validation decisions together, L times the evidence) in
    proportion to its noise: on the logit scale, label j's cut becomes
    `shared + w_j (own_j - shared)` with `w_j = tau^2 / (tau^2 + se_j^2)`, where `se_j^2` is the

@@ -1,6 +1,7 @@
 """The `explain` stage (runs that inspect their data): explanations of the most confident test mistakes and the
-top suspected label errors (`inspect.explanations`): Grad-CAM heat maps for images (`gradcam.png`; attention rollout,
-`attention_rollout.png`, on a ViT base), token attributions for texts (`token_attributions.png`), in the run directory, TensorBoard (`test/<tag>`) and the report.
+top suspected label errors (`inspect.explanations`): Grad-CAM heat maps for images (`gradcam.png`; attention
+rollout, `attention_rollout.png`, on a ViT base), token attributions for texts (`token_attributions.png`), in
+the run directory, TensorBoard (`test/<tag>`) and the report.
 """
 import os
 
