@@ -46,6 +46,7 @@ def test_select_ranks_bases_a_second_select_reuses_them_and_base_auto_trains_the
         assert not entry["features_reused"] and len(entry["feature_keys"]) == 2
         assert entry["examples"] == 30  # train and validation (carved from train/), not the 6 test images
     assert f"winner: {payload['winner']}" in first.output and "probe accuracy" in first.output
+    assert ("within one fold spread" in first.output) == bool(payload["tied_with_winner"])
 
     second = cli(*args, "--run-id", "two")
     assert second.exit_code == 0, second.output
@@ -94,3 +95,30 @@ def test_probe_needs_every_class_in_every_fold():
     check_folds(np.repeat([0, 1], 5), ["a", "b"])
     with pytest.raises(UserError, match="'b' has 3"):
         check_folds(np.array([0] * 6 + [1] * 3), ["a", "b"])
+
+
+def test_bases_the_probe_cannot_tell_from_the_winner_are_named(tmp_path):
+    from types import SimpleNamespace
+
+    from tl_app.select.choose import tie_line
+    from tl_app.select.selection import BaseScore, write_selection
+
+    def scored(base, accuracy, spread):
+        return BaseScore(base, probe={"accuracy": accuracy, "accuracy_std": spread}, logme=0.4)
+
+    # The Fashion-MNIST selection's figures (docs/select.md): Lite0 is within MobileNetV2's spread, Lite2 just out.
+    scores = [scored("efficientnet_lite2", 0.8683, 0.0040), scored("xception", 0.8418, 0.0043),
+              scored("mobilenet_v2", 0.8733, 0.0048), scored("efficientnet_lite0", 0.8685, 0.0064),
+              BaseScore("vit_b16", dropped="no weights here")]
+    recipe = SimpleNamespace(name="image_folder", config=SimpleNamespace(seed=42))
+    payload = write_selection(str(tmp_path), recipe, [s.base for s in scores], scores, {}, 1.0)
+    assert payload["winner"] == "mobilenet_v2" and payload["tied_with_winner"] == ["efficientnet_lite0"]
+    assert json.loads((tmp_path / "selection.json").read_text())["tied_with_winner"] == ["efficientnet_lite0"]
+    line = tie_line(payload)
+    assert line.startswith("within one fold spread of mobilenet_v2: efficientnet_lite0 (")
+
+    # Equal probes with no spread (both perfect) are tied; a clear winner names none.
+    assert tie_line(write_selection(str(tmp_path), recipe, ["a", "b"], [scored("a", 1.0, 0.0), scored("b", 1.0, 0.0)],
+                                    {}, 1.0)) is not None
+    clear = write_selection(str(tmp_path), recipe, ["a", "b"], [scored("a", 0.95, 0.01), scored("b", 0.80, 0.01)], {}, 1.0)
+    assert clear["tied_with_winner"] == [] and tie_line(clear) is None

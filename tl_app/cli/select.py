@@ -25,6 +25,8 @@ def select_command(recipe, config_path, data_dir, assignments, bases, max_params
     later `select` or `tl-app run` on the same data and base reuses them. The test
     split is never read. The winner is the best probe accuracy (then LogME); train
     it with `tl-app run RECIPE --set base=WINNER`, or let `--set base=auto` choose.
+    Bases within one fold spread of the winner are named: the probe does not
+    tell them apart.
     \b
     Example:
       tl-app select image_folder --data-dir photos/ --set image_size=96 --bases offline
@@ -34,9 +36,11 @@ def select_command(recipe, config_path, data_dir, assignments, bases, max_params
     from tl_app.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from tl_app.select.choose import select, table
+    from tl_app.select.choose import select, table, tie_line
 
     payload = select(recipe_obj, bases, logdir, run_id, max_params, max_latency_ms, recipe_obj.config.keep_features)
     for line in table(payload):
         click.echo(line)
     click.echo(f"winner: {payload['winner']}  ({payload['path']})")
+    if tie_line(payload):
+        click.echo(tie_line(payload))

@@ -106,6 +106,30 @@ def rank(scores):
     return scored + [s for s in scores if not s.probe]
 
 
+def tied_with_winner(ranked):
+    """Names of the scored bases after the winner whose probe accuracy is within one fold spread of it.
+
+    A difference no larger than the larger of the two standard deviations over the folds is one the probe
+    cannot tell from the choice of folds: the ranking between those bases is not a finding.
+
+    Args:
+        ranked: `rank(scores)`, best first.
+
+    Examples:
+        >>> scores = [BaseScore("a", probe={"accuracy": 0.873, "accuracy_std": 0.005}),
+        ...           BaseScore("b", probe={"accuracy": 0.869, "accuracy_std": 0.006}),
+        ...           BaseScore("c", probe={"accuracy": 0.842, "accuracy_std": 0.004})]
+        >>> tied_with_winner(rank(scores))
+        ['b']
+    """
+    scored = [s for s in ranked if s.probe]
+    if not scored:
+        return []
+    top = scored[0]
+    return [s.base for s in scored[1:]
+            if top.accuracy - s.accuracy <= max(top.probe["accuracy_std"], s.probe["accuracy_std"])]
+
+
 def score_bases(recipe_for, bases, limits=None, store=None, earlier=None):
     """`[BaseScore]` of each name in `bases`, in that order.
 
@@ -161,6 +185,7 @@ def write_selection(run_dir, recipe, candidates, scores, limits, seconds):
         "recipe": recipe.name,
         "candidates": list(candidates),
         "winner": winner,
+        "tied_with_winner": tied_with_winner(ranked),
         "ranking": [s.to_dict() for s in ranked],
         "ranked_by": f"{FOLDS}-fold logistic-regression probe accuracy on train+validation features, then LogME"
                      " (You et al., ICML 2021); the test split is not read",
