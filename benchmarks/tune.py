@@ -11,7 +11,8 @@ fine-tuned base of docs/backbones.md's table with the recipe's defaults.
 Head trials train on cached features; then a fine-tuning search (at most --fine-tune-trials, within
 --budget-minutes); then one run of best.yaml on the test split.
 
-    python benchmarks/tune.py [--data bbc|fashion] [--trials 30] [--fine-tune-trials 8] [--budget-minutes 90] [--out-dir DIR]
+    python benchmarks/tune.py [--data bbc|fashion] [--trials 30] [--fine-tune-trials 8] [--budget-minutes 90]
+        [--out-dir DIR]
 """
 import argparse
 import json

@@ -42,5 +42,6 @@ def select_command(recipe, config_path, data_dir, assignments, bases, max_params
     for line in table(payload):
         click.echo(line)
     click.echo(f"winner: {payload['winner']}  ({payload['path']})")
-    if tie_line(payload):
-        click.echo(tie_line(payload))
+    tied = tie_line(payload)
+    if tied:
+        click.echo(tied)

@@ -8,9 +8,9 @@ confident the model is about them. Here each label gets its own threshold, in tw
    never sits on it, where float rounding in another runtime could flip the decision). Ties take the
    higher threshold (fewer positives).
 2. `shrink_thresholds`: that cut rests on a few validation examples (on 90 BBC rows, seed 42, the
-   cuts of two labels fell to 0.174 and 0.148 while the others lay near 0.5), so it is pulled toward one shared cut (`shared_threshold`,
-   the best micro F1 over all labels' validation decisions together, L times the evidence) in
-   proportion to its noise: on the logit scale, label j's cut becomes
+   cuts of two labels fell to 0.174 and 0.148 while the others lay near 0.5), so it is pulled toward
+   one shared cut (`shared_threshold`, the best micro F1 over all labels' validation decisions together,
+   L times the evidence) in proportion to its noise: on the logit scale, label j's cut becomes
    `shared + w_j (own_j - shared)` with `w_j = tau^2 / (tau^2 + se_j^2)`, where `se_j^2` is the
    variance of label j's best cut over bootstrap resamples of the validation rows and `tau^2` the
    spread of the labels' cuts around the shared one beyond that noise (the empirical-Bayes,

@@ -98,7 +98,7 @@ def table(payload):
 
 def tie_line(payload):
     """A sentence naming the bases the probe cannot tell from the winner, or None."""
-    tied = payload.get("tied_with_winner") or []
+    tied = payload["tied_with_winner"]
     if not tied:
         return None
     return (f"within one fold spread of {payload['winner']}: {', '.join(tied)} (the probe does not tell them apart;"
@@ -109,8 +109,9 @@ def log_table(payload):
     for line in table(payload):
         log.info(line)
     log.info(f"winner: {payload['winner']} (ranked by {payload['ranked_by']}); {payload['path']}")
-    if tie_line(payload):
-        log.info(tie_line(payload))
+    tied = tie_line(payload)
+    if tied:
+        log.info(tied)
 
 
 def auto_base(recipe, logdir, bases="offline"):
@@ -123,7 +124,7 @@ def auto_base(recipe, logdir, bases="offline"):
     payload = select(recipe, bases, logdir, keep_features=recipe.config.keep_features)
     log_table(payload)
     record = {"selection": payload["path"], "ranked_by": payload["ranked_by"],
-              "tied_with_winner": payload.get("tied_with_winner", []),
+              "tied_with_winner": payload["tied_with_winner"],
               "ranking": [[e["base"], e["probe"]["accuracy"] if e.get("probe") else None] for e in payload["ranking"]]}
     log.info(f"{field}=auto: chose {payload['winner']}")
     return payload["winner"], record
