@@ -36,6 +36,7 @@ SOURCES = (
     ("precision", "bfloat16 vs float32 per workload"),
     ("bbc_news", "bfloat16 on BBC News: speed and accuracy"),
     ("feature_cache", "feature cache first/later run"),
+    ("tune_trials", "tl-app tune head trials: data decoded once per tune (full table only)"),
     ("serving", "serving throughput and latency"),
     ("tflite", "TFLite int8"),
     ("mlm", "masked-LM adapt vs keras-hub"),

@@ -15,7 +15,7 @@ MODULES = ["tl_app.config_file", "tl_app.recipe_files", "tl_app.data.splits", "t
            "tl_app.select.probe", "tl_app.inspect.confident_learning", "tl_app.inspect.out_of_fold",
            "tl_app.inspect.duplicates", "tl_app.inspect.outliers", "tl_app.inspect.findings", "tl_app.inspect.inspection",
            "tl_app.inspect.exclusion", "tl_app.inspect.report", "tl_app.inspect.gradcam", "tl_app.inspect.attention_rollout",
-           "tl_app.inspect.token_attributions"]
+           "tl_app.inspect.token_attributions", "tl_app.data.reuse"]
 
 
 @pytest.mark.parametrize("name", MODULES)

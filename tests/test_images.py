@@ -151,6 +151,28 @@ def test_decoder_reads_every_format_as_rgb():
 
 
 # ---- model ------------------------------------------------------------------
+def test_inside_a_reuse_scope_images_are_decoded_once_and_again_when_a_file_changes(tmp_path, monkeypatch):
+    from tl_app.data.reuse import reused_data
+    from tl_app.image import data as image_data
+
+    root = write_color_tree(str(tmp_path / "data"), per_class=4)
+    decoded = []
+    real = image_data.load_image_files
+    monkeypatch.setattr(image_data, "load_image_files", lambda files, *a, **k: decoded.append(1) or real(files, *a, **k))
+    load = lambda: image_data.image_folder_splits(root, 16, validation_fraction=0.25, test_fraction=0.25)  # noqa: E731
+    with reused_data():
+        first, second = load(), load()
+        assert len(decoded) == 3  # one decode per split, the second load reused them
+        red = next(iter(first.train.as_numpy_iterator()))[0]
+        assert np.array_equal(red, next(iter(second.train.as_numpy_iterator()))[0])
+        changed = os.path.join(root, "red", "0.png")
+        Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(changed)  # a new size: the split holding it reloads
+        load()
+        assert len(decoded) == 4
+    load()
+    assert len(decoded) == 7  # the scope has ended: nothing kept
+
+
 def test_model_resizes_scales_and_runs_the_frozen_base_in_inference_mode(calibrated_weights):
     """The model equals the by-hand pipeline: resize -> preprocess_input -> base(training=False) -> pool -> dense."""
     import keras

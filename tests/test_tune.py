@@ -83,3 +83,43 @@ def test_sigkill_during_a_trial_then_resume_finishes_the_planned_trials_without_
     values = [tuple(sorted(yaml.safe_load(json.dumps(json.loads((trials / f"head_{t}" / "trial.json").read_text())
                                                       ["values"])).items())) for t in range(3)]
     assert len(set(values)) == 3  # three different trials, none repeated
+
+
+def test_fine_tuning_search_searches_the_head_epochs_again_and_images_are_decoded_once(workdir, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    import tl_app
+    from tl_app.image import data as image_data
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 12), ("test", 3)):
+        for name, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+            folder = workdir / "squares" / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(rng.normal(0, 20, (24, 24, 3)) + colour, 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    search = workdir / "search.yaml"
+    search.write_text("epochs: {type: Choice, values: [1, 2]}\n"
+                      "learning_rate: {type: Float, min_value: 1.0e-3, max_value: 1.0e-2, sampling: log}\n"
+                      "fine_tune_learning_rate: {type: Float, min_value: 1.0e-5, max_value: 1.0e-4, sampling: log}\n"
+                      "fine_tune_epochs: 1\n")
+    decoded = []
+    real = image_data.load_image_files
+    monkeypatch.setattr(image_data, "load_image_files", lambda files, *a, **k: decoded.append(len(files)) or real(
+        files, *a, **k))
+    result = tl_app.tune("image_folder", trials=1, fine_tune_trials=1, tuner="random", search=str(search),
+                         run_id="ft", data_dir=str(workdir / "squares"), image_size=32, weights="none", batch_size=8)
+
+    tune_dir = workdir / "runs" / "image_folder" / "tune-ft"
+    oracle = json.loads((tune_dir / "fine_tune" / "oracle.json").read_text())
+    assert "epochs" in {hp["config"]["name"] for hp in oracle["hyperparameters"]["space"]}
+    rows = list(csv.DictReader(open(tune_dir / "trials.csv")))
+    assert [r["stage"] for r in rows] == ["head", "fine_tune"]
+    for row in rows[1:]:  # each fine-tuning trial trained the head for the epochs its tuner chose, then fine-tuned
+        config = json.loads((tune_dir / "trials" / "image_folder" / f"fine_tune_{row['trial']}" / "config.json")
+                            .read_text())
+        assert config["epochs"] == int(row["epochs"]) in (1, 2) and config["fine_tune_epochs"] == 1
+    assert result["best"]["values"]["epochs"] in (1, 2)
+    assert len(decoded) == 3  # train, validation, test: decoded by the head trial, reused by the fine-tuning one

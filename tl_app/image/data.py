@@ -178,10 +178,17 @@ def image_file_splits(files, class_names, image_size, on_bad_image="skip", keep_
         keep_pixels: keep decoded, resized images in memory (else decode every epoch).
         source: what the user named the data with, for messages (e.g. "--data-dir photos/").
     """
+    from tl_app.data.reuse import file_stamps, remembered
     from tl_app.recipe import DataSplits
 
-    loaded = {split: load_image_files(files[split], image_size, keep_pixels, desc=f"reading {split} images")
-              for split in ("train", "validation", "test")}
+    def load(split):  # decoded once per tune (its trials differ in hyperparameters, not data)
+        items = files[split]
+        key = ("image_files", tuple((path, repr(label)) for path, label in items), image_size, keep_pixels,
+               file_stamps(path for path, _ in items))
+        desc = f"reading {split} images"
+        return remembered(key, lambda: load_image_files(items, image_size, keep_pixels, desc=desc))
+
+    loaded = {split: load(split) for split in ("train", "validation", "test")}
     bad = [item for split in ("train", "validation", "test") for item in loaded[split].bad]
     if bad and on_bad_image == "error":
         path, reason = bad[0]

@@ -2,7 +2,10 @@
 
 Two searches, as the fine-tuning practice has it: the head's fields first (`--trials`; head-only
 runs, which train on the frozen base's cached features, seconds each), then, with the best head
-values fixed, the fine-tuning fields (`--fine-tune-trials`; full runs). Each search is a KerasTuner
+values fixed except the head's epochs, the fine-tuning fields (`--fine-tune-trials`; full runs). The
+head's epochs are searched again there: they are the warm-up before fine-tuning, and the head that
+scores best alone is often one trained too long to start fine-tuning from. The trials of a tune run
+in one process and decode the data once (`tl_app.data.reuse`). Each search is a KerasTuner
 project in the tuning directory `<logdir>/<recipe>/tune-<run-id>/` (oracle state and trial files),
 so a killed `tune` continues with `--resume`: finished trials are kept, the one that was running is
 run again from its last checkpoint. KerasTuner silently keeps a saved search space that differs from
@@ -18,6 +21,7 @@ import time
 
 from tl_app import config as config_lib
 from tl_app import log, run_paths
+from tl_app.data import reuse
 from tl_app.errors import UserError
 from tl_app.select import search_space as spaces
 from tl_app.select.trial import run_trial, trial_result
@@ -147,6 +151,58 @@ def _write_results(tune_dir, recipe, user_values, best, rows, started):
     return result
 
 
+class _Search:
+    """One stage's KerasTuner search, each trial a run of the recipe's pipeline with the trial's values.
+
+    Args:
+        recipe: the Recipe whose config every trial changes.
+        stage: `head` or `fine_tune` (the KerasTuner project's name in `tune_dir`).
+        tuner: "bayesian", "hyperband" or "random".
+        deadline: time.time() after which no trial starts (None: no budget).
+        tune_dir, trials_dir: KerasTuner's state; the trials' run directories.
+    """
+
+    def __init__(self, recipe, stage, tuner, deadline, tune_dir, trials_dir):
+        self.recipe, self.stage, self.tuner = recipe, stage, tuner
+        self.deadline, self.tune_dir, self.trials_dir = deadline, tune_dir, trials_dir
+
+    def run(self, hp_space, fixed, trials):
+        """Rows (`stage`, `trial`, `values`, `score`, `seconds`, `status`) of the finished trials, by trial id."""
+        recipe, stage = self.recipe, self.stage
+        hp_space = dict(hp_space)
+        epochs_spec = None
+        if self.tuner == "hyperband":  # Hyperband sets the stage's epochs itself
+            epochs_spec = hp_space.pop(EPOCH_FIELDS[stage], getattr(recipe.config, EPOCH_FIELDS[stage]))
+        oracle = _oracle(self.tuner, spaces.hyperparameters(hp_space), trials, recipe.config.seed, epochs_spec)
+        oracle.deadline, oracle.trial_seconds = self.deadline, []
+
+        def run(values, trial_id):
+            chosen = _trial_values(values, stage, fixed)
+            cfg = config_lib.apply_values(recipe.config, chosen, recipe.name)
+            log.info(f"tune: {stage} trial {trial_id}: {chosen}")
+            result = run_trial(type(recipe)(cfg), self.trials_dir, f"{stage}_{trial_id}", METRIC, chosen)
+            oracle.trial_seconds.append(result["seconds"])
+            return {f"val_{METRIC}": result[f"val_{METRIC}"]}
+
+        try:
+            _tuner(oracle, self.tune_dir, stage, run).search()
+        except Exception as exc:  # KerasTuner's FatalError around our UserError: say it in one line
+            if isinstance(exc.__cause__, UserError):
+                raise exc.__cause__ from None
+            raise
+        finished = [t for t in oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
+        if not finished:
+            raise UserError(f"tune: no {stage} trial finished (see {self.trials_dir}); check the recipe runs with"
+                            " `tl-app run` first.")
+        rows = []
+        for t in sorted(finished, key=lambda t: t.trial_id):
+            recorded = trial_result(self.trials_dir, recipe.name, f"{stage}_{t.trial_id}") or {}
+            rows.append({"stage": stage, "trial": t.trial_id, "values": recorded.get("values", {}),
+                         "score": round(t.score, 5), "seconds": round(recorded.get("seconds", 0.0), 1),
+                         "status": t.status})
+        return rows
+
+
 def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="bayesian", resume=False, search=None,
          logdir="runs", run_id=None):
     """Search `recipe`'s hyperparameters with KerasTuner; returns result.json's dict (best values, figures).
@@ -203,53 +259,31 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
     deadline = started + budget_minutes * 60 if budget_minutes else None
     fixed = spaces.fixed_values(space)
     best_values, rows, best = {}, [], None
-    for stage, stage_space in stages.items():
-        stage_fixed = {**fixed, **best_values}
-        if stage == spaces.HEAD and "fine_tune_epochs" in defaults:
-            stage_fixed["fine_tune_epochs"] = 0  # the head search trains the head alone
-        hp_space = dict(stage_space)
-        epochs_spec = None
-        if tuner == "hyperband":  # Hyperband sets the stage's epochs itself
-            epochs_spec = hp_space.pop(EPOCH_FIELDS[stage], getattr(recipe.config, EPOCH_FIELDS[stage]))
-        oracle = _oracle(tuner, spaces.hyperparameters(hp_space), trials if stage == spaces.HEAD else fine_tune_trials,
-                         recipe.config.seed, epochs_spec)
-        oracle.deadline, oracle.trial_seconds = deadline, []
-
-        def run(values, trial_id, stage=stage, stage_fixed=stage_fixed, oracle=oracle):
-            chosen = _trial_values(values, stage, stage_fixed)
-            cfg = config_lib.apply_values(recipe.config, chosen, recipe.name)
-            log.info(f"tune: {stage} trial {trial_id}: {chosen}")
-            result = run_trial(type(recipe)(cfg), trials_dir, f"{stage}_{trial_id}", METRIC, chosen)
-            oracle.trial_seconds.append(result["seconds"])
-            return {f"val_{METRIC}": result[f"val_{METRIC}"]}
-
-        search_tuner = _tuner(oracle, tune_dir, stage, run)
-        try:
-            search_tuner.search()
-        except Exception as exc:  # KerasTuner's FatalError around our UserError: say it in one line
-            if isinstance(exc.__cause__, UserError):
-                raise exc.__cause__ from None
-            raise
-        finished = [t for t in oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
-        if not finished:
-            raise UserError(f"tune: no {stage} trial finished (see {trials_dir}); check the recipe runs with"
-                            " `tl-app run` first.")
-        for t in sorted(finished, key=lambda t: t.trial_id):
-            recorded = trial_result(trials_dir, recipe.name, f"{stage}_{t.trial_id}") or {}
-            rows.append({"stage": stage, "trial": t.trial_id, "values": recorded.get("values", {}),
-                         "score": round(t.score, 5), "seconds": round(recorded.get("seconds", 0.0), 1),
-                         "status": t.status})
-        top = max(finished, key=lambda t: t.score)
-        top_values = next(r["values"] for r in rows if r["stage"] == stage and r["trial"] == top.trial_id)
-        best_values = {k: v for k, v in top_values.items() if k != "fine_tune_epochs" or stage == spaces.FINE_TUNE}
-        if best is None or top.score >= best["score"]:
-            best = {"stage": stage, "trial": top.trial_id, "score": round(top.score, 5), "values": dict(best_values)}
-            if stage == spaces.HEAD and spaces.FINE_TUNE in stages:
-                best["values"]["fine_tune_epochs"] = 0  # unless fine-tuning beats it, the head alone is best
-        else:
-            log.info(f"tune: fine-tuning scored below the head alone ({top.score:.4f} < {best['score']:.4f}):"
-                     " best.yaml trains the head only")
-        log.info(f"tune: best {stage} trial {top.trial_id}: val_{METRIC} {top.score:.4f} with {best_values}")
+    with reuse.reused_data():  # every trial is a run: decode the data once, not once a trial
+        for stage, stage_space in stages.items():
+            stage_fixed = {**fixed, **best_values}
+            hp_space = dict(stage_space)
+            if stage == spaces.HEAD and "fine_tune_epochs" in defaults:
+                stage_fixed["fine_tune_epochs"] = 0  # the head search trains the head alone
+            head_epochs = stages.get(spaces.HEAD, {}).get(EPOCH_FIELDS[spaces.HEAD])
+            if stage == spaces.FINE_TUNE and isinstance(head_epochs, dict):
+                # The head that scores best alone is often over-trained as a start for fine-tuning (it fits the
+                # frozen features, not the features fine-tuning moves): search its length again with fine-tuning.
+                hp_space[EPOCH_FIELDS[spaces.HEAD]] = head_epochs
+            search = _Search(recipe, stage, tuner, deadline, tune_dir, trials_dir)
+            stage_rows = search.run(hp_space, stage_fixed, trials if stage == spaces.HEAD else fine_tune_trials)
+            rows += stage_rows
+            top = max(stage_rows, key=lambda r: r["score"])
+            best_values = {k: v for k, v in top["values"].items()
+                           if k != "fine_tune_epochs" or stage == spaces.FINE_TUNE}
+            if best is None or top["score"] >= best["score"]:
+                best = {"stage": stage, "trial": top["trial"], "score": top["score"], "values": dict(best_values)}
+                if stage == spaces.HEAD and spaces.FINE_TUNE in stages:
+                    best["values"]["fine_tune_epochs"] = 0  # unless fine-tuning beats it, the head alone is best
+            else:
+                log.info(f"tune: fine-tuning scored below the head alone ({top['score']:.4f} < {best['score']:.4f}):"
+                         " best.yaml trains the head only")
+            log.info(f"tune: best {stage} trial {top['trial']}: val_{METRIC} {top['score']:.4f} with {best_values}")
     result = _write_results(tune_dir, recipe, user_values, best, rows, started)
     result["tune_dir"] = tune_dir
     return result
