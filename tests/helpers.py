@@ -7,6 +7,21 @@ import sys
 import numpy as np
 
 
+def write_two_colours(root, train=15, test=3):
+    """root/train/ and root/test/ class folders of noisy red and blue 24 px PNG squares; returns root."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", train), ("test", test)):
+        for name, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+            folder = os.path.join(root, split, name)
+            os.makedirs(folder)
+            for i in range(n):
+                pixels = np.clip(rng.normal(0, 20, (24, 24, 3)) + colour, 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(os.path.join(folder, f"{i}.png"))
+    return root
+
+
 def write_idx(path, array):
     """Write `array` (uint8) as a gzipped idx file, the MNIST distribution format."""
     array = np.asarray(array, dtype=np.uint8)

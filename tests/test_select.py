@@ -4,9 +4,8 @@ import os
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, write_two_colours
 
 TINY = ["--set", "image_size=32", "--set", "weights=none", "--set", "batch_size=16"]
 BASES = "mobilenet_v2,mobilenet_v3_small"
@@ -15,16 +14,7 @@ BASES = "mobilenet_v2,mobilenet_v3_small"
 @pytest.fixture(scope="module")
 def two_colours(tmp_path_factory):
     """train/ and test/ class folders of red and blue squares."""
-    root = str(tmp_path_factory.mktemp("select") / "data")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 15), ("test", 3)):
-        for name, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
-            folder = os.path.join(root, split, name)
-            os.makedirs(folder)
-            for i in range(n):
-                pixels = np.clip(rng.normal(0, 20, (24, 24, 3)) + colour, 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(os.path.join(folder, f"{i}.png"))
-    return root
+    return write_two_colours(str(tmp_path_factory.mktemp("select") / "data"))
 
 
 def test_select_ranks_bases_a_second_select_reuses_them_and_base_auto_trains_the_winner(workdir, cli, two_colours,

@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, write_two_colours
 
 
 def test_tune_writes_best_yaml_trials_and_hparams_and_run_repeats_the_best(workdir, cli):
@@ -86,20 +86,10 @@ def test_sigkill_during_a_trial_then_resume_finishes_the_planned_trials_without_
 
 
 def test_fine_tuning_search_searches_the_head_epochs_again_and_images_are_decoded_once(workdir, monkeypatch):
-    import numpy as np
-    from PIL import Image
-
     import tl_app
     from tl_app.image import data as image_data
 
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 12), ("test", 3)):
-        for name, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
-            folder = workdir / "squares" / split / name
-            folder.mkdir(parents=True)
-            for i in range(n):
-                pixels = np.clip(rng.normal(0, 20, (24, 24, 3)) + colour, 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(folder / f"{i}.png")
+    write_two_colours(str(workdir / "squares"), train=12)
     search = workdir / "search.yaml"
     search.write_text("epochs: {type: Choice, values: [1, 2]}\n"
                       "learning_rate: {type: Float, min_value: 1.0e-3, max_value: 1.0e-2, sampling: log}\n"

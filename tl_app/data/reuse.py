@@ -4,7 +4,7 @@
 differ in hyperparameters, not in their data, yet each run would decode it again: for 12,000 PNG
 images that is longer than a head trial trains on cached features. Inside `reused_data()` a loader
 that wraps its work in `remembered(key, compute)` computes it once; outside any scope (every
-`tl-app run`) `compute` runs as always and nothing is kept.
+`tl-app run`) `compute` runs as always, nothing is kept and the key is not even built.
 
 A key must name everything the result depends on, the files' sizes and modification times included
 (`file_stamps`), so that data changed on disk during the scope is read again.
@@ -15,11 +15,14 @@ Examples:
     ...     calls.append(1)
     ...     return "pixels"
     >>> with reused_data():
-    ...     first, second = remembered("k", decode), remembered("k", decode)
+    ...     first, second = remembered(lambda: "k", decode), remembered(lambda: "k", decode)
     >>> (first, second, len(calls))
     ('pixels', 'pixels', 1)
-    >>> remembered("k", decode) and len(calls)  # outside the scope: computed every time
+    >>> remembered(lambda: "k", decode) and len(calls)  # outside the scope: computed every time
     2
+    >>> keys = []
+    >>> remembered(lambda: keys.append(1) or "k", decode) and len(keys)  # and the key is never built
+    0
 """
 import contextlib
 import os
@@ -44,20 +47,24 @@ def reused_data():
 
 
 def remembered(key, compute):
-    """`compute()`, or inside a `reused_data()` scope what it returned for `key` before.
+    """`compute()`, or inside a `reused_data()` scope what it returned for the same key before.
 
     Args:
-        key: hashable; everything the result depends on.
+        key: a function of no arguments returning a hashable key (everything the result depends on); called
+            only inside a scope, so that building it (e.g. `file_stamps` of every file) costs nothing elsewhere.
         compute: a function of no arguments.
     """
     with _lock:
         store = _scopes[-1] if _scopes else None
-        if store is not None and key in store:
-            return store[key]
+    if store is None:
+        return compute()
+    made = key()
+    with _lock:
+        if made in store:
+            return store[made]
     value = compute()
-    if store is not None:
-        with _lock:
-            store[key] = value
+    with _lock:
+        store[made] = value
     return value
 
 

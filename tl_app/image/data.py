@@ -183,8 +183,11 @@ def image_file_splits(files, class_names, image_size, on_bad_image="skip", keep_
 
     def load(split):  # decoded once per tune (its trials differ in hyperparameters, not data)
         items = files[split]
-        key = ("image_files", tuple((path, repr(label)) for path, label in items), image_size, keep_pixels,
-               file_stamps(path for path, _ in items))
+
+        def key():
+            return ("image_files", tuple((path, repr(label)) for path, label in items), image_size, keep_pixels,
+                    file_stamps(path for path, _ in items))
+
         desc = f"reading {split} images"
         return remembered(key, lambda: load_image_files(items, image_size, keep_pixels, desc=desc))
 

@@ -151,56 +151,52 @@ def _write_results(tune_dir, recipe, user_values, best, rows, started):
     return result
 
 
-class _Search:
-    """One stage's KerasTuner search, each trial a run of the recipe's pipeline with the trial's values.
+def _search(recipe, stage, hp_space, fixed, trials, tuner, deadline, tune_dir, trials_dir):
+    """Rows (`stage`, `trial`, `values`, `score`, `seconds`, `status`) of one stage's finished trials, by trial id.
+
+    One KerasTuner search, each trial a run of the recipe's pipeline with the trial's values.
 
     Args:
         recipe: the Recipe whose config every trial changes.
         stage: `head` or `fine_tune` (the KerasTuner project's name in `tune_dir`).
+        hp_space: the searched fields' specs; fixed: the values every trial has.
+        trials: the most trials to run.
         tuner: "bayesian", "hyperband" or "random".
         deadline: time.time() after which no trial starts (None: no budget).
         tune_dir, trials_dir: KerasTuner's state; the trials' run directories.
     """
+    hp_space = dict(hp_space)
+    epochs_spec = None
+    if tuner == "hyperband":  # Hyperband sets the stage's epochs itself
+        epochs_spec = hp_space.pop(EPOCH_FIELDS[stage], getattr(recipe.config, EPOCH_FIELDS[stage]))
+    oracle = _oracle(tuner, spaces.hyperparameters(hp_space), trials, recipe.config.seed, epochs_spec)
+    oracle.deadline, oracle.trial_seconds = deadline, []
 
-    def __init__(self, recipe, stage, tuner, deadline, tune_dir, trials_dir):
-        self.recipe, self.stage, self.tuner = recipe, stage, tuner
-        self.deadline, self.tune_dir, self.trials_dir = deadline, tune_dir, trials_dir
+    def run(values, trial_id):
+        chosen = _trial_values(values, stage, fixed)
+        cfg = config_lib.apply_values(recipe.config, chosen, recipe.name)
+        log.info(f"tune: {stage} trial {trial_id}: {chosen}")
+        result = run_trial(type(recipe)(cfg), trials_dir, f"{stage}_{trial_id}", METRIC, chosen)
+        oracle.trial_seconds.append(result["seconds"])
+        return {f"val_{METRIC}": result[f"val_{METRIC}"]}
 
-    def run(self, hp_space, fixed, trials):
-        """Rows (`stage`, `trial`, `values`, `score`, `seconds`, `status`) of the finished trials, by trial id."""
-        recipe, stage = self.recipe, self.stage
-        hp_space = dict(hp_space)
-        epochs_spec = None
-        if self.tuner == "hyperband":  # Hyperband sets the stage's epochs itself
-            epochs_spec = hp_space.pop(EPOCH_FIELDS[stage], getattr(recipe.config, EPOCH_FIELDS[stage]))
-        oracle = _oracle(self.tuner, spaces.hyperparameters(hp_space), trials, recipe.config.seed, epochs_spec)
-        oracle.deadline, oracle.trial_seconds = self.deadline, []
-
-        def run(values, trial_id):
-            chosen = _trial_values(values, stage, fixed)
-            cfg = config_lib.apply_values(recipe.config, chosen, recipe.name)
-            log.info(f"tune: {stage} trial {trial_id}: {chosen}")
-            result = run_trial(type(recipe)(cfg), self.trials_dir, f"{stage}_{trial_id}", METRIC, chosen)
-            oracle.trial_seconds.append(result["seconds"])
-            return {f"val_{METRIC}": result[f"val_{METRIC}"]}
-
-        try:
-            _tuner(oracle, self.tune_dir, stage, run).search()
-        except Exception as exc:  # KerasTuner's FatalError around our UserError: say it in one line
-            if isinstance(exc.__cause__, UserError):
-                raise exc.__cause__ from None
-            raise
-        finished = [t for t in oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
-        if not finished:
-            raise UserError(f"tune: no {stage} trial finished (see {self.trials_dir}); check the recipe runs with"
-                            " `tl-app run` first.")
-        rows = []
-        for t in sorted(finished, key=lambda t: t.trial_id):
-            recorded = trial_result(self.trials_dir, recipe.name, f"{stage}_{t.trial_id}") or {}
-            rows.append({"stage": stage, "trial": t.trial_id, "values": recorded.get("values", {}),
-                         "score": round(t.score, 5), "seconds": round(recorded.get("seconds", 0.0), 1),
-                         "status": t.status})
-        return rows
+    try:
+        _tuner(oracle, tune_dir, stage, run).search()
+    except Exception as exc:  # KerasTuner's FatalError around our UserError: say it in one line
+        if isinstance(exc.__cause__, UserError):
+            raise exc.__cause__ from None
+        raise
+    finished = [t for t in oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
+    if not finished:
+        raise UserError(f"tune: no {stage} trial finished (see {trials_dir}); check the recipe runs with"
+                        " `tl-app run` first.")
+    rows = []
+    for t in sorted(finished, key=lambda t: t.trial_id):
+        recorded = trial_result(trials_dir, recipe.name, f"{stage}_{t.trial_id}") or {}
+        rows.append({"stage": stage, "trial": t.trial_id, "values": recorded.get("values", {}),
+                     "score": round(t.score, 5), "seconds": round(recorded.get("seconds", 0.0), 1),
+                     "status": t.status})
+    return rows
 
 
 def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="bayesian", resume=False, search=None,
@@ -262,16 +258,17 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
     with reuse.reused_data():  # every trial is a run: decode the data once, not once a trial
         for stage, stage_space in stages.items():
             stage_fixed = {**fixed, **best_values}
-            hp_space = dict(stage_space)
+            hp_space = stage_space
             if stage == spaces.HEAD and "fine_tune_epochs" in defaults:
                 stage_fixed["fine_tune_epochs"] = 0  # the head search trains the head alone
             head_epochs = stages.get(spaces.HEAD, {}).get(EPOCH_FIELDS[spaces.HEAD])
             if stage == spaces.FINE_TUNE and isinstance(head_epochs, dict):
                 # The head that scores best alone is often over-trained as a start for fine-tuning (it fits the
                 # frozen features, not the features fine-tuning moves): search its length again with fine-tuning.
-                hp_space[EPOCH_FIELDS[spaces.HEAD]] = head_epochs
-            search = _Search(recipe, stage, tuner, deadline, tune_dir, trials_dir)
-            stage_rows = search.run(hp_space, stage_fixed, trials if stage == spaces.HEAD else fine_tune_trials)
+                hp_space = {**stage_space, EPOCH_FIELDS[spaces.HEAD]: head_epochs}
+            stage_rows = _search(recipe, stage, hp_space, stage_fixed,
+                                 trials if stage == spaces.HEAD else fine_tune_trials, tuner, deadline, tune_dir,
+                                 trials_dir)
             rows += stage_rows
             top = max(stage_rows, key=lambda r: r["score"])
             best_values = {k: v for k, v in top["values"].items()
