@@ -134,9 +134,14 @@ def _steps(name, steps):
 def rows(quick=False, cases=("image_fine_tune", "feature_extraction", "text_fine_tune", "mlp", "image_head",
                               "text_fine_tune_small"), repeats=3):
     """Table rows (see benchmarks/table.py): bfloat16 steps/s against float32 per case, goal >= 1.0 where
-    `mixed_precision=auto` picks bfloat16 on this host's CPU, else < 1.0 (float32 stays, rightly)."""
+    `mixed_precision=auto` picks bfloat16 on this host's CPU, else < 1.0 (float32 stays, rightly).
+
+    Quick: without `text_fine_tune` (over half of this source's time on a CPU without AMX): the quick table
+    measures MiniLM-L6's bfloat16 fine-tuning once, as a BBC News epoch (benchmarks/bbc_news.py)."""
     from tl_app.engine.precision import choose_precision
 
+    if quick:
+        cases = tuple(c for c in cases if c != "text_fine_tune")
     out, steps = [], 5  # fewer steps were too noisy on a loaded host (MobileNetV2 fine-tune read 1.1x with 3)
     for name in cases:
         speeds = measure(name, _steps(name, steps), repeats)

@@ -3,7 +3,8 @@
 Each benchmark script has a `rows(quick)` function returning its rows (`benchmarks/rows.py`: name, baseline,
 value, ratio, goal, met, unit); this script calls them in turn and writes
 
-- results.json: `{"host": {...}, "quick": bool, "rows": [...]}`;
+- results.json: `{"host": {...}, "quick": bool, "rows": [...], "seconds": wall time, "source_seconds": {source:
+  seconds}}`;
 - results.md: the same as a Markdown table, with the host (CPU model, AMX flags, cores, TensorFlow version,
   date, load average before and after) above it.
 
@@ -32,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 SOURCES = (
     ("overhead", "MLP epoch vs plain Keras"),
     ("image_overhead", "image head epoch vs plain Keras"),
-    ("text_overhead", "text fine-tune vs keras-hub, bfloat16"),
+    ("text_overhead", "text fine-tune vs keras-hub; bfloat16 (full table only)"),
     ("precision", "bfloat16 vs float32 per workload"),
     ("bbc_news", "bfloat16 on BBC News: speed and accuracy"),
     ("feature_cache", "feature cache first/later run"),
@@ -79,8 +80,9 @@ def suite_rows(quick=False):
                 note=f"goal 600 s; pytest: {last}")]
 
 
-def collect(names, quick):
-    """Rows of each source in `names`; a failing source becomes one row saying so."""
+def collect(names, quick, seconds):
+    """Rows of each source in `names`; a failing source becomes one row saying so. `seconds` gets each
+    source's wall time."""
     rows = []
     for name in names:
         started = time.perf_counter()
@@ -95,7 +97,8 @@ def collect(names, quick):
             r["source"] = f"benchmarks/{name}.py" if name != "suite" else "pytest"
             print(f"   {r['name']}: {r['value']} vs {r['baseline']} {r['unit']}, ratio {r['ratio']} "
                   f"(goal {r['goal']}: {_met(r['met'])})", flush=True)
-        print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+        seconds[name] = round(time.perf_counter() - started)
+        print(f"   ({seconds[name]} s)", flush=True)
         rows.extend(found)
     return rows
 
@@ -110,8 +113,10 @@ def markdown(result):
              f"- host: {h['cpu']}, {h['cores']} cores; flags: {', '.join(h['flags']) or 'no AVX-512/AMX'}",
              f"- TensorFlow {h['tensorflow']}, Python {h['python']}; {h['date']}; load average before"
              f" {h['load_before']}, after {h.get('load_after')}; wall time {result['seconds']:.0f} s",
+             *([f"- seconds by source: {', '.join(f'{n} {s}' for n, s in result['source_seconds'].items())}"]
+               if result.get("source_seconds") else []),
              *[f"- re-run later: {', '.join(p['sources'])} ({p['date']}, load average {p['load_before']} ->"
-               f" {p['load_after']})" for p in h.get("partial_runs", [])],
+               f" {p['load_after']}{_seconds(p)})" for p in h.get("partial_runs", [])],
              f"- goals met: {sum(r['met'] is True for r in result['rows'])} of"
              f" {sum(r['met'] is not None for r in result['rows'])} rows with a goal", "",
              "| measure | baseline | tl_app | unit | ratio | goal | met | notes |",
@@ -120,6 +125,10 @@ def markdown(result):
         lines.append(f"| {r['name']} | {_fmt(r['baseline'])} | {_fmt(r['value'])} | {r['unit']} | {_fmt(r['ratio'])}"
                      f" | {r['goal'] or ''} | {_met(r['met'])} | {r.get('note', '')} ({r['source']}) |")
     return "\n".join(lines) + "\n"
+
+
+def _seconds(partial):
+    return f"; {sum(partial['seconds'].values())} s" if partial.get("seconds") else ""
 
 
 def _fmt(x):
@@ -139,7 +148,8 @@ def main():
         sys.exit(f"error: unknown source(s) {', '.join(sorted(unknown))}; choose from {', '.join(dict(SOURCES))}")
     started = time.perf_counter()
     result = {"host": host(), "quick": args.quick}
-    result["rows"] = collect(names, args.quick)
+    seconds = {}
+    result["rows"] = collect(names, args.quick, seconds)
     previous = os.path.join(args.out_dir, "results.json")
     if args.only and os.path.isfile(previous):  # a partial run replaces its sources' rows, keeps the others'
         with open(previous, encoding="utf-8") as f:
@@ -158,6 +168,10 @@ def main():
                 "load_after": [round(x, 2) for x in os.getloadavg()]}
         result["host"] = dict(kept["host"], partial_runs=kept["host"].get("partial_runs", []) + [this])
         result["seconds"] = kept.get("seconds", 0)
+        result["source_seconds"] = kept.get("source_seconds", {})
+        this["seconds"] = seconds
+    else:
+        result["source_seconds"] = seconds
     result.setdefault("seconds", round(time.perf_counter() - started))
     result["host"].setdefault("load_after", [round(x, 2) for x in os.getloadavg()])
     with open(os.path.join(args.out_dir, "results.json"), "w", encoding="utf-8") as f:

@@ -165,29 +165,35 @@ def main():
     print(json.dumps(compare(args.steps, args.warmup), indent=2))
 
 
-def compare(steps, warmup, verbose=True):
-    """Training seq/s of keras-hub (float32) and tl-app (float32, bfloat16), each in a fresh process, and ratios."""
+def compare(steps, warmup, verbose=True, bfloat16=True):
+    """Training seq/s of keras-hub (float32) and tl-app (float32 and, with `bfloat16`, bfloat16), each in a fresh
+    process, and ratios."""
     result = {}
-    for side, precision in (("keras_hub", "float32"), ("tl_app", "float32"), ("tl_app", "bfloat16")):
+    runs = (("keras_hub", "float32"), ("tl_app", "float32")) + ((("tl_app", "bfloat16"),) if bfloat16 else ())
+    for side, precision in runs:
         result[f"{side}_{precision}_seq_per_s"] = round(measure(side, steps, warmup, precision), 2)
         if verbose:
             print(f"{side} {precision}: {result[f'{side}_{precision}_seq_per_s']} train seq/s", flush=True)
     result["ratio_tl_app_to_keras_hub"] = round(result["tl_app_float32_seq_per_s"] / result["keras_hub_float32_seq_per_s"], 3)
-    result["bfloat16_speedup"] = round(result["tl_app_bfloat16_seq_per_s"] / result["tl_app_float32_seq_per_s"], 3)
+    if bfloat16:
+        result["bfloat16_speedup"] = round(result["tl_app_bfloat16_seq_per_s"] / result["tl_app_float32_seq_per_s"], 3)
     return result
 
 
 def rows(quick=False):
-    """The table's text rows: fine-tune overhead against keras-hub, and tl-app's bfloat16 speed-up (seq/s)."""
+    """The table's text rows: fine-tune overhead against keras-hub, and tl-app's bfloat16 speed-up (seq/s).
+    Quick: fewer steps and no bfloat16 run (the quick table has BBC News's bfloat16 epoch, benchmarks/bbc_news.py)."""
     from rows import row
 
-    steps, warmup = (12, 3) if quick else (24, 4)
-    r = compare(steps, warmup, verbose=False)
+    steps, warmup = (8, 2) if quick else (24, 4)
+    r = compare(steps, warmup, verbose=False, bfloat16=not quick)
     note = f"MiniLM-L6, BBC News, batch {BATCH}, seq {SEQUENCE_LENGTH}, median of {steps - warmup - 1} steps"
-    return [row("overhead, text fine-tune (tl-app vs keras-hub TextClassifier.fit, float32)",
-                r["keras_hub_float32_seq_per_s"], r["tl_app_float32_seq_per_s"], 0.97, "seq/s", note=note),
-            row("bfloat16 speed-up, tl-app text fine-tune (MiniLM-L6)", r["tl_app_float32_seq_per_s"],
-                r["tl_app_bfloat16_seq_per_s"], 1.5, "seq/s", note=note)]
+    out = [row("overhead, text fine-tune (tl-app vs keras-hub TextClassifier.fit, float32)",
+               r["keras_hub_float32_seq_per_s"], r["tl_app_float32_seq_per_s"], 0.97, "seq/s", note=note)]
+    if not quick:
+        out.append(row("bfloat16 speed-up, tl-app text fine-tune (MiniLM-L6)", r["tl_app_float32_seq_per_s"],
+                       r["tl_app_bfloat16_seq_per_s"], 1.5, "seq/s", note=note))
+    return out
 
 if __name__ == "__main__":
     main()
