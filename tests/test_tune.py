@@ -36,6 +36,16 @@ def test_tune_writes_best_yaml_trials_and_hparams_and_run_repeats_the_best(workd
     config = api.resolve_config(api.recipe_class(None, loaded), loaded)
     assert config.epochs == 2 and config.hidden_units == best["values"]["hidden_units"]
     assert config.learning_rate == pytest.approx(best["values"]["learning_rate"])
+    # A tuning that an older tl_app saved (no search format: its fine-tuning search lacked the head's epochs)
+    # is not resumed with this one's searches: one line, before any trial, and nothing in it changes.
+    search_file = tune_dir / "search.json"
+    older = {k: v for k, v in json.loads(search_file.read_text()).items() if k != "format"}
+    search_file.write_text(json.dumps(older))
+    before = sorted(p.name for p in tune_dir.iterdir())
+    resumed = cli("tune", "digits", "--trials", "2", "--fine-tune-trials", "0", "--set", "epochs=2",
+                  "--run-id", "one", "--tuner", "random", "--resume")
+    assert_one_line_error(resumed, "--resume", "search format 1, now 2", "without --resume")
+    assert sorted(p.name for p in tune_dir.iterdir()) == before and json.loads(search_file.read_text()) == older
 
 
 def test_search_file_and_bad_input_are_one_line(workdir, cli):

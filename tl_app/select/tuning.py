@@ -31,6 +31,9 @@ TUNERS = ("bayesian", "hyperband", "random")
 SEARCH_FILE = "search.json"
 METRIC = "accuracy"  # the trials' score: validation accuracy of the final model
 EPOCH_FIELDS = {spaces.HEAD: "epochs", spaces.FINE_TUNE: "fine_tune_epochs"}  # what Hyperband's budget sets
+# search.json's `format`: what a saved search means beyond its space. 2: the fine-tuning search also searches the
+# head's epochs (a format-1 tuning's saved fine-tuning oracle has no such hyperparameter to resume with).
+SEARCH_FORMAT = 2
 
 
 def _budget_oracle(cls):
@@ -110,6 +113,10 @@ def _tune_dir(recipe, logdir, run_id, resume):
 def _check_same_search(tune_dir, search):
     with open(os.path.join(tune_dir, SEARCH_FILE), encoding="utf-8") as f:
         saved = json.load(f)
+    if saved.get("format", 1) != search["format"]:
+        raise UserError(f"--resume {tune_dir}: this tuning was started by a tl_app whose searches differ from this "
+                        f"one's (search format {saved.get('format', 1)}, now {search['format']}: the fine-tuning search"
+                        " now also searches the head's epochs); start a new tuning without --resume.")
     differ = sorted(k for k in set(saved) | set(search) if saved.get(k) != search.get(k))
     if differ:
         shown = "; ".join(f"{k}: saved {json.dumps(saved.get(k), sort_keys=True)[:80]}, now "
@@ -241,8 +248,9 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
         raise UserError("the search space searches nothing (every field has a plain value); give a field a type.")
     defaults = config_lib.to_dict(recipe.default_config())
     user_values = {k: v for k, v in config_lib.to_dict(recipe.config).items() if v != defaults.get(k)}
-    search_record = {"space": json.loads(spaces.fingerprint(space)), "tuner": tuner, "trials": trials,
-                     "fine_tune_trials": fine_tune_trials, "config": json.loads(json.dumps(user_values, default=str))}
+    search_record = {"format": SEARCH_FORMAT, "space": json.loads(spaces.fingerprint(space)), "tuner": tuner,
+                     "trials": trials, "fine_tune_trials": fine_tune_trials,
+                     "config": json.loads(json.dumps(user_values, default=str))}
     tune_dir = _tune_dir(recipe, logdir, run_id, resume)
     if resume:
         _check_same_search(tune_dir, search_record)
