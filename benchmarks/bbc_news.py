@@ -73,6 +73,8 @@ def main():
 
 def run(args):
     """The result dict of one run of the recipe's phases with `args` (build_parser's options)."""
+    if args.every < 1:
+        raise SystemExit(f"error: --every {args.every}: 1 (every article) or more")
     if args.every > 1:
         with tempfile.TemporaryDirectory() as tmp:
             return _run(args, every_nth(bbc_news_dir(), args.every, os.path.join(tmp, "bbc")))
