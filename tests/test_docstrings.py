@@ -12,7 +12,7 @@ MODULES = ["tl_app.config_file", "tl_app.recipe_files", "tl_app.data.splits", "t
            "tl_app.text.adapt_data", "tl_app.text.masked_lm_data", "tl_app.text.masked_lm", "tl_app.text.adaptation",
            "tl_app.pipeline.evaluate", "tl_app.image.backbones.backbone", "tl_app.image.backbones.registry",
            "tl_app.image.backbones.keras_application", "tl_app.run_paths", "tl_app.select.logme", "tl_app.select.selection",
-           "tl_app.select.probe", "tl_app.inspect.confident_learning", "tl_app.inspect.out_of_fold",
+           "tl_app.select.probe", "tl_app.select.search_space", "tl_app.inspect.confident_learning", "tl_app.inspect.out_of_fold",
            "tl_app.inspect.duplicates", "tl_app.inspect.outliers", "tl_app.inspect.findings", "tl_app.inspect.inspection",
            "tl_app.inspect.exclusion", "tl_app.inspect.report", "tl_app.inspect.gradcam", "tl_app.inspect.attention_rollout",
            "tl_app.inspect.token_attributions", "tl_app.data.reuse"]

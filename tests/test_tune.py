@@ -26,6 +26,13 @@ def test_tune_writes_best_yaml_trials_and_hparams_and_run_repeats_the_best(workd
     top = max(rows, key=lambda r: float(r["val_accuracy"]))
     assert best["trial"] == top["trial"] and best["score"] == pytest.approx(float(top["val_accuracy"]))
     assert f"validation accuracy {best['score']:.4f}" in result.output
+    # The first trial is what `tl-app run digits --set epochs=2` trains: the search never ends below it.
+    own = api.resolved_recipe("digits").config
+    first = json.loads((tune_dir / "trials" / "digits" / "head_0" / "trial.json").read_text())["values"]
+    assert first == {k: ("none" if getattr(own, k) is None else getattr(own, k)) for k in first}
+    assert set(first) == {"class_weight", "dropout", "hidden_units", "label_smoothing", "learning_rate",
+                          "weight_decay"}
+    assert "the head search starts from the run's own values" in result.output
     for row in rows:  # each trial: a run of its own with its values, validation scalars and an HParams record
         run_dir = tune_dir / "trials" / "digits" / f"head_{row['trial']}"
         config = json.loads((run_dir / "config.json").read_text())
@@ -44,8 +51,19 @@ def test_tune_writes_best_yaml_trials_and_hparams_and_run_repeats_the_best(workd
     before = sorted(p.name for p in tune_dir.iterdir())
     resumed = cli("tune", "digits", "--trials", "2", "--fine-tune-trials", "0", "--set", "epochs=2",
                   "--run-id", "one", "--tuner", "random", "--resume")
-    assert_one_line_error(resumed, "--resume", "search format 1, now 2", "without --resume")
+    assert_one_line_error(resumed, "--resume", "search format 1, now 2", "searches the head's epochs", "without --resume")
     assert sorted(p.name for p in tune_dir.iterdir()) == before and json.loads(search_file.read_text()) == older
+
+
+def test_resume_refuses_a_tuning_saved_by_a_newer_tl_app(tmp_path):
+    # A tuning saved by a later tl_app (format 3) is refused too, naming what this one cannot know.
+    from tl_app.errors import UserError
+    from tl_app.select import tuning
+
+    (tmp_path / tuning.SEARCH_FILE).write_text(json.dumps({"format": tuning.SEARCH_FORMAT + 1, "space": {}}))
+    with pytest.raises(UserError, match=rf"search format {tuning.SEARCH_FORMAT + 1}, now {tuning.SEARCH_FORMAT}; "
+                                        rf"{tuning.SEARCH_FORMAT + 1}: unknown to this tl_app"):
+        tuning._check_same_search(str(tmp_path), {"format": tuning.SEARCH_FORMAT, "space": {}})
 
 
 def test_search_file_and_bad_input_are_one_line(workdir, cli):
@@ -110,7 +128,8 @@ def test_fine_tuning_search_searches_the_head_epochs_again_and_images_are_decode
     monkeypatch.setattr(image_data, "load_image_files", lambda files, *a, **k: decoded.append(len(files)) or real(
         files, *a, **k))
     result = tl_app.tune("image_folder", trials=1, fine_tune_trials=1, tuner="random", search=str(search),
-                         run_id="ft", data_dir=str(workdir / "squares"), image_size=32, weights="none", batch_size=8)
+                         run_id="ft", data_dir=str(workdir / "squares"), image_size=32, weights="none", batch_size=8,
+                         epochs=2)
 
     tune_dir = workdir / "runs" / "image_folder" / "tune-ft"
     oracle = json.loads((tune_dir / "fine_tune" / "oracle.json").read_text())
@@ -122,4 +141,9 @@ def test_fine_tuning_search_searches_the_head_epochs_again_and_images_are_decode
                             .read_text())
         assert config["epochs"] == int(row["epochs"]) in (1, 2) and config["fine_tune_epochs"] == 1
     assert result["best"]["values"]["epochs"] in (1, 2)
+    # Each search starts from the run's own values: the head's epochs and learning rate as configured, then
+    # fine-tuning at a tenth of the best head's learning rate (the image recipe's fine_tune_learning_rate=None).
+    assert (float(rows[0]["learning_rate"]), int(rows[0]["epochs"])) == (1e-3, 2)
+    assert float(rows[1]["fine_tune_learning_rate"]) == pytest.approx(float(rows[0]["learning_rate"]) / 10)
+    assert int(rows[1]["epochs"]) == 2
     assert len(decoded) == 3  # train, validation, test: decoded by the head trial, reused by the fine-tuning one

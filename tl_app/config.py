@@ -74,7 +74,7 @@ class RecipeConfig:
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
-_NONE = {"none", "null"}
+NONE_WORDS = {"none", "null"}  # what --set (and a search space's choice) says for None
 
 
 def _type_name(tp):
@@ -93,7 +93,7 @@ def _parse(raw, tp):
     """`raw` (a string) as type `tp`; ValueError(reason) when it is not one."""
     text = raw.strip()
     if _is_optional(tp):
-        if text.lower() in _NONE:
+        if text.lower() in NONE_WORDS:
             return None
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
         tp = inner[0] if len(inner) == 1 else str

@@ -229,6 +229,14 @@ class Recipe:
             "class_weight": {"type": "Choice", "values": ["none", "auto"]},
         }
 
+    def searched_values(self, fields):
+        """`{field: value}`: what `tl-app run` trains with for each of `fields`, a field left at None resolved as
+        the run resolves it (None where it cannot say); `tl-app tune` tries these first in each search.
+
+        Default: the config's values. A family whose fields default to None overrides it.
+        """
+        return {field: getattr(self.config, field, None) for field in fields}
+
     def reuse_data(self, data):
         """`data` (loaded by this recipe with another base) for this recipe's base, or None to load them again.
 

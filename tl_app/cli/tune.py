@@ -30,6 +30,7 @@ def tune_command(recipe, config_path, data_dir, assignments, trials, fine_tune_t
     \b
     Every trial is a run of the recipe's own pipeline (no test split, no export),
     logged for TensorBoard's HParams dashboard: tensorboard --logdir <tune-dir>/trials.
+    Each search tries first what `tl-app run` would train (its values), then the tuner's.
     The result is <tune-dir>/best.yaml, a --config file for `tl-app run`, with
     trials.csv and result.json beside it. A killed tune continues with --resume.
     \b

@@ -107,6 +107,20 @@ class ImageClassification(LabelSetHead, Recipe):
             "fine_tune_epochs": {"type": "Choice", "values": [3, 5, 8]},
         }
 
+    def searched_values(self, fields):
+        """As `Recipe.searched_values`, with fine-tuning's None fields as the run resolves them: the learning rate
+        a tenth of the head's, the base's own top fraction (unless `fine_tune_at` sets the start)."""
+        values = super().searched_values(fields)
+        cfg = self.config
+        if "fine_tune_learning_rate" in values and values["fine_tune_learning_rate"] is None:
+            values["fine_tune_learning_rate"] = cfg.learning_rate / 10
+        if "fine_tune_fraction" in values and values["fine_tune_fraction"] is None and cfg.fine_tune_at is None:
+            try:
+                values["fine_tune_fraction"] = self.backbone.fine_tune_fraction
+            except UserError:  # an unknown base: the run will say so
+                pass
+        return values
+
     def base_candidates(self, spec):
         """"offline": the bases with an offline asset; "all": every registered base; else comma-separated names."""
         from tl_app.image.backbones import all_backbones, get

@@ -115,6 +115,54 @@ def hyperparameters(space):
     return hp
 
 
+def starting_values(hp, values):
+    """`(start, misfits)`: `values` as the values of KerasTuner `HyperParameters` `hp` (a Choice's own member, so
+    a trial's recorded values compare equal), or None with the `field=value` pairs that `hp` cannot give.
+
+    Examples:
+        >>> hp = hyperparameters({"dropout": {"type": "Choice", "values": [0.0, 0.2]}, "epochs": 5,
+        ...                       "learning_rate": {"type": "Float", "min_value": 1e-4, "max_value": 1e-2}})
+        >>> starting_values(hp, {"dropout": 0, "learning_rate": 1e-3})
+        ({'dropout': 0.0, 'learning_rate': 0.001}, [])
+        >>> starting_values(hp, {"dropout": 0.1, "learning_rate": None})
+        (None, ['dropout=0.1', 'learning_rate=None'])
+        >>> starting_values(hyperparameters({"class_weight": {"type": "Choice", "values": ["none", "auto"]}}),
+        ...                 {"class_weight": None})
+        ({'class_weight': 'none'}, [])
+    """
+    start, misfits = {}, []
+    for param in hp.space:
+        value = values.get(param.name)
+        fitted = _fit(param, value)
+        if fitted is None:
+            misfits.append(f"{param.name}={value!r}")
+        else:
+            start[param.name] = fitted
+    return (None if misfits else start), misfits
+
+
+def _fit(param, value):
+    """`value` as `param` would give it, or None when it cannot."""
+    name = type(param).__name__
+    if name == "Choice" and value is None:  # an optional field's None is the choice "none", as --set parses it
+        return next((v for v in param.values if isinstance(v, str) and v.lower() in config_lib.NONE_WORDS), None)
+    if value is None or (isinstance(value, bool) != (name == "Boolean")):
+        return None
+    if name == "Boolean":
+        return value
+    if name == "Choice":
+        return next((v for v in param.values if v == value and type(v) is not bool), None)
+    if not isinstance(value, (int, float)) or not param.min_value <= value <= param.max_value:
+        return None
+    if name == "Int":
+        step = param.step or 1
+        return int(value) if value == int(value) and (int(value) - param.min_value) % step == 0 else None
+    if param.step:  # a Float with a step gives min_value + k * step only
+        k = round((value - param.min_value) / param.step)
+        return float(value) if abs(param.min_value + k * param.step - value) <= 1e-9 * max(1.0, abs(value)) else None
+    return float(value)
+
+
 def fixed_values(space):
     """`{field: value}` of the fields a space fixes (plain values)."""
     return {field: spec for field, spec in space.items() if not isinstance(spec, dict)}

@@ -31,9 +31,10 @@ TUNERS = ("bayesian", "hyperband", "random")
 SEARCH_FILE = "search.json"
 METRIC = "accuracy"  # the trials' score: validation accuracy of the final model
 EPOCH_FIELDS = {spaces.HEAD: "epochs", spaces.FINE_TUNE: "fine_tune_epochs"}  # what Hyperband's budget sets
-# search.json's `format`: what a saved search means beyond its space. 2: the fine-tuning search also searches the
-# head's epochs (a format-1 tuning's saved fine-tuning oracle has no such hyperparameter to resume with).
+# search.json's `format`: what a saved search means beyond its space, and what changed at each format (a saved
+# oracle of another format has other hyperparameters than this tl_app would resume it with).
 SEARCH_FORMAT = 2
+FORMAT_CHANGES = {2: "the fine-tuning search also searches the head's epochs"}
 
 
 def _budget_oracle(cls):
@@ -43,6 +44,15 @@ def _budget_oracle(cls):
     class Budgeted(cls):
         deadline = None  # set per search, with trial_seconds (the finished trials' durations)
         trial_seconds = ()
+        start = None  # values tried before any other: what `tl-app run` trains with (None: start at random)
+
+        def _random_values(self):
+            # Each oracle (random, Bayesian's first points, Hyperband's new candidates) draws new values here; the
+            # starting values come first, once, resumed searches included (a trial holding them is not repeated).
+            if self.start is not None and not any(_searched(t.hyperparameters.values) == self.start
+                                                  for t in self.trials.values()):
+                return dict(self.start)
+            return super()._random_values()
 
         def populate_space(self, trial_id):
             if self.deadline is not None:
@@ -56,6 +66,11 @@ def _budget_oracle(cls):
 
     Budgeted.__name__ = cls.__name__
     return Budgeted
+
+
+def _searched(values):
+    """A trial's values without KerasTuner's own (`tuner/epochs`, ...)."""
+    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
 
 
 def _oracle(kind, hp, trials, seed, epochs_spec):
@@ -113,10 +128,12 @@ def _tune_dir(recipe, logdir, run_id, resume):
 def _check_same_search(tune_dir, search):
     with open(os.path.join(tune_dir, SEARCH_FILE), encoding="utf-8") as f:
         saved = json.load(f)
-    if saved.get("format", 1) != search["format"]:
+    older, newer = sorted((saved.get("format", 1), search["format"]))
+    if older != newer:
+        changes = "; ".join(f"{n}: {FORMAT_CHANGES.get(n, 'unknown to this tl_app')}" for n in range(older + 1, newer + 1))
         raise UserError(f"--resume {tune_dir}: this tuning was started by a tl_app whose searches differ from this "
-                        f"one's (search format {saved.get('format', 1)}, now {search['format']}: the fine-tuning search"
-                        " now also searches the head's epochs); start a new tuning without --resume.")
+                        f"one's (search format {saved.get('format', 1)}, now {search['format']}; {changes}); start a "
+                        "new tuning without --resume.")
     differ = sorted(k for k in set(saved) | set(search) if saved.get(k) != search.get(k))
     if differ:
         shown = "; ".join(f"{k}: saved {json.dumps(saved.get(k), sort_keys=True)[:80]}, now "
@@ -127,7 +144,7 @@ def _check_same_search(tune_dir, search):
 
 def _trial_values(values, stage, fixed):
     """Config values of a trial: the fixed ones, then the tuner's (its `tuner/epochs` as the stage's epochs)."""
-    out = {**fixed, **{k: v for k, v in values.items() if not k.startswith("tuner/")}}
+    out = {**fixed, **_searched(values)}
     if "tuner/epochs" in values:
         out[EPOCH_FIELDS[stage]] = int(values["tuner/epochs"])
     return out
@@ -158,6 +175,22 @@ def _write_results(tune_dir, recipe, user_values, best, rows, started):
     return result
 
 
+def _start(recipe, stage, hp, fixed):
+    """The stage's first trial: its searched fields at the starting config's values, resolved as `tl-app run`
+    resolves them beside the stage's fixed values (e.g. the best head's), so that a search never ends below what
+    the run would train; None (logged) when they are outside the space."""
+    searched = [param.name for param in hp.space]
+    beside = {k: v for k, v in fixed.items() if k not in searched}
+    start_recipe = type(recipe)(config_lib.apply_values(recipe.config, beside, recipe.name))
+    start, misfits = spaces.starting_values(hp, start_recipe.searched_values(searched))
+    if start is None:
+        log.info(f"tune: the {stage} search cannot start from the run's own values ({', '.join(misfits)} outside"
+                 " its space): every trial is the tuner's")
+    else:
+        log.info(f"tune: the {stage} search starts from the run's own values: {start}")
+    return start
+
+
 def _search(recipe, stage, hp_space, fixed, trials, tuner, deadline, tune_dir, trials_dir):
     """Rows (`stage`, `trial`, `values`, `score`, `seconds`, `status`) of one stage's finished trials, by trial id.
 
@@ -176,8 +209,10 @@ def _search(recipe, stage, hp_space, fixed, trials, tuner, deadline, tune_dir, t
     epochs_spec = None
     if tuner == "hyperband":  # Hyperband sets the stage's epochs itself
         epochs_spec = hp_space.pop(EPOCH_FIELDS[stage], getattr(recipe.config, EPOCH_FIELDS[stage]))
-    oracle = _oracle(tuner, spaces.hyperparameters(hp_space), trials, recipe.config.seed, epochs_spec)
+    hp = spaces.hyperparameters(hp_space)
+    oracle = _oracle(tuner, hp, trials, recipe.config.seed, epochs_spec)
     oracle.deadline, oracle.trial_seconds = deadline, []
+    oracle.start = _start(recipe, stage, hp, fixed)
 
     def run(values, trial_id):
         chosen = _trial_values(values, stage, fixed)
@@ -211,7 +246,8 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
     """Search `recipe`'s hyperparameters with KerasTuner; returns result.json's dict (best values, figures).
 
     Args:
-        recipe: a Recipe, config resolved (its values are the starting point every trial changes).
+        recipe: a Recipe, config resolved (its values are the starting point every trial changes, and each
+            search's first trial).
         trials: head-search trials.
         fine_tune_trials: fine-tuning-search trials (0: no fine-tuning search).
         budget_minutes: start no trial after this many minutes (nor one the time left cannot fit).
