@@ -5,14 +5,14 @@ test, 5% validation, seeded. Goal (the selection issue): >= 0.98 (the defaults g
 depending on the seed; a logistic regression on frozen mean-pooled features 0.975).
 
 `--data fashion`: the Fashion-MNIST PNG folders of benchmarks/fashion_png.py (9,000 train incl. 1,000
-validation, 2,000 test), image_folder on offline MobileNetV2 (`--base`) at 96 px. Goal: >= the best
-fine-tuned base of docs/backbones.md's table with the recipe's defaults.
+validation, 2,000 test), image_folder on offline MobileNetV2 (`--base`) at 96 px (`--image-size`; the table's best
+is at 160). Goal: >= the best fine-tuned base of docs/backbones.md's table with the recipe's defaults.
 
 Head trials train on cached features; then a fine-tuning search (at most --fine-tune-trials, within
 --budget-minutes); then one run of best.yaml on the test split.
 
     python benchmarks/tune.py [--data bbc|fashion] [--trials 30] [--fine-tune-trials 8] [--budget-minutes 90]
-        [--out-dir DIR]
+        [--image-size 96] [--out-dir DIR]
 """
 import argparse
 import json
