@@ -111,15 +111,19 @@ class ImageClassification(LabelSetHead, Recipe):
         """As `Recipe.searched_values`, with fine-tuning's None fields as the run resolves them: the learning rate
         a tenth of the head's, the base's own top fraction (unless `fine_tune_at` sets the start)."""
         values = super().searched_values(fields)
-        cfg = self.config
-        if "fine_tune_learning_rate" in values and values["fine_tune_learning_rate"] is None:
-            values["fine_tune_learning_rate"] = cfg.learning_rate / 10
-        if "fine_tune_fraction" in values and values["fine_tune_fraction"] is None and cfg.fine_tune_at is None:
+        if "fine_tune_learning_rate" in values:
+            values["fine_tune_learning_rate"] = self._fine_tune_learning_rate()
+        if "fine_tune_fraction" in values and self.config.fine_tune_at is None:
             try:
-                values["fine_tune_fraction"] = self.backbone.fine_tune_fraction
+                values["fine_tune_fraction"] = unfreezing.top_fraction(self.backbone, values["fine_tune_fraction"])
             except UserError:  # an unknown base: the run will say so
                 pass
         return values
+
+    def _fine_tune_learning_rate(self):
+        """Fine-tuning's learning rate: `fine_tune_learning_rate`, or (None) a tenth of the head's."""
+        cfg = self.config
+        return cfg.learning_rate / 10 if cfg.fine_tune_learning_rate is None else cfg.fine_tune_learning_rate
 
     def base_candidates(self, spec):
         """"offline": the bases with an offline asset; "all": every registered base; else comma-separated names."""
@@ -233,7 +237,7 @@ class ImageClassification(LabelSetHead, Recipe):
         backbone = self.backbone
         start = (unfreezing.check_fine_tune_at(backbone, base, cfg.fine_tune_at) if cfg.fine_tune_at is not None
                  else unfreezing.default_fine_tune_at(backbone, base, cfg.fine_tune_fraction))
-        learning_rate = cfg.learning_rate / 10 if cfg.fine_tune_learning_rate is None else cfg.fine_tune_learning_rate
+        learning_rate = self._fine_tune_learning_rate()
         if cfg.gradual_unfreeze <= 0:
             return [Phase("fine_tune", cfg.fine_tune_epochs, learning_rate,
                           prepare=self._unfreezer(backbone, base, start, "fine_tune"), augment=cfg.augment)]

@@ -11,12 +11,16 @@ from typing import List
 from tl_app.errors import UserError
 
 
+def top_fraction(backbone, fraction=None):
+    """The share of the base that fine-tuning trains: `fraction`, or (None) the base's own default."""
+    return backbone.fine_tune_fraction if fraction is None else fraction
+
+
 def default_fine_tune_at(backbone, base, fraction=None):
     """First unit of the top `fraction` (default: `backbone.fine_tune_fraction`) of the base, moved down to its
     block's start."""
     units = backbone.units(base)
-    fraction = backbone.fine_tune_fraction if fraction is None else fraction
-    target = int(round(len(units) * (1.0 - fraction)))
+    target = int(round(len(units) * (1.0 - top_fraction(backbone, fraction))))
     return max(s for s in backbone.block_starts(base) if s <= target)
 
 
