@@ -188,6 +188,16 @@ def test_seed_makes_cpu_runs_repeatable(workdir):
     assert first.metrics != other.metrics
 
 
+def test_each_run_sets_op_determinism_as_its_config_says(workdir):
+    # Op determinism is process-wide: a run without it, after one with it (a tune's trials, the API), turns it off.
+    from tensorflow.python.framework import config as tf_config
+
+    _run(workdir, epochs=1, deterministic=True)
+    assert tf_config.is_op_determinism_enabled()
+    _run(workdir, epochs=1)
+    assert not tf_config.is_op_determinism_enabled()
+
+
 def test_early_stopping_stops_the_phase_and_records_it(workdir):
     # learning_rate 0: val_loss never improves, so patience 1 stops after the second epoch.
     result = _run(workdir, epochs=10, learning_rate=0.0, early_stopping_patience=1)

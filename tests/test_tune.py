@@ -13,6 +13,15 @@ import yaml
 from helpers import assert_one_line_error, write_two_colours
 
 
+@pytest.fixture(autouse=True)
+def _op_determinism_off_after():
+    """A tune's trials turn TensorFlow's op determinism on, process-wide: the tests after these run without it."""
+    yield
+    from tl_app.engine.strategies import set_op_determinism
+
+    set_op_determinism(False)
+
+
 def test_tune_writes_best_yaml_trials_and_hparams_and_run_repeats_the_best(workdir, cli):
     from tl_app import api
 
@@ -29,6 +38,7 @@ def test_tune_writes_best_yaml_trials_and_hparams_and_run_repeats_the_best(workd
     # The first trial is what `tl-app run digits --set epochs=2` trains: the search never ends below it.
     own = api.resolved_recipe("digits").config
     first = json.loads((tune_dir / "trials" / "digits" / "head_0" / "trial.json").read_text())["values"]
+    assert first.pop("deterministic") is True  # tune's own, fixed in every trial: op determinism
     assert first == {k: ("none" if getattr(own, k) is None else getattr(own, k)) for k in first}
     assert set(first) == {"class_weight", "dropout", "hidden_units", "label_smoothing", "learning_rate",
                           "weight_decay"}
@@ -43,6 +53,21 @@ def test_tune_writes_best_yaml_trials_and_hparams_and_run_repeats_the_best(workd
     config = api.resolve_config(api.recipe_class(None, loaded), loaded)
     assert config.epochs == 2 and config.hidden_units == best["values"]["hidden_units"]
     assert config.learning_rate == pytest.approx(best["values"]["learning_rate"])
+    # Trials run with op determinism, and best.yaml says so: `tl-app run --config best.yaml` repeats the best
+    # trial's validation figure exactly, epoch by epoch.
+    from tl_app.evaluate.summaries import read_epoch_scalars
+
+    assert config.deterministic is True and {r["deterministic"] for r in rows} == {"True"}
+    repeat = cli("run", "--config", str(tune_dir / "best.yaml"), "--run-id", "repeat", "--no-export")
+    assert repeat.exit_code == 0, repeat.output
+    trial_curve = read_epoch_scalars(str(tune_dir / "trials" / "digits" / f"head_{best['trial']}"))
+    run_curve = read_epoch_scalars(str(workdir / "runs" / "digits" / "repeat"))
+    assert run_curve["validation/accuracy"] == trial_curve["validation/accuracy"]
+    assert run_curve["validation/accuracy"][1] == pytest.approx(best["score"], abs=1e-5)
+    # Resuming it without op determinism is another search: refused, saying so.
+    other = cli("tune", "digits", "--trials", "2", "--fine-tune-trials", "0", "--set", "epochs=2",
+                "--run-id", "one", "--tuner", "random", "--resume", "--no-deterministic")
+    assert_one_line_error(other, "--resume", "deterministic: saved true, now false")
     # A tuning that an older tl_app saved (no search format: its fine-tuning search lacked the head's epochs)
     # is not resumed with this one's searches: one line, before any trial, and nothing in it changes.
     search_file = tune_dir / "search.json"
@@ -51,7 +76,8 @@ def test_tune_writes_best_yaml_trials_and_hparams_and_run_repeats_the_best(workd
     before = sorted(p.name for p in tune_dir.iterdir())
     resumed = cli("tune", "digits", "--trials", "2", "--fine-tune-trials", "0", "--set", "epochs=2",
                   "--run-id", "one", "--tuner", "random", "--resume")
-    assert_one_line_error(resumed, "--resume", "search format 1, now 2", "searches the head's epochs", "without --resume")
+    assert_one_line_error(resumed, "--resume", "search format 1, now 3", "searches the head's epochs",
+                          "3: trials run with op determinism", "without --resume")
     assert sorted(p.name for p in tune_dir.iterdir()) == before and json.loads(search_file.read_text()) == older
 
 
@@ -129,7 +155,7 @@ def test_fine_tuning_search_searches_the_head_epochs_again_and_images_are_decode
         files, *a, **k))
     result = tl_app.tune("image_folder", trials=1, fine_tune_trials=1, tuner="random", search=str(search),
                          run_id="ft", data_dir=str(workdir / "squares"), image_size=32, weights="none", batch_size=8,
-                         epochs=2)
+                         epochs=2, deterministic=False)
 
     tune_dir = workdir / "runs" / "image_folder" / "tune-ft"
     oracle = json.loads((tune_dir / "fine_tune" / "oracle.json").read_text())
@@ -147,3 +173,35 @@ def test_fine_tuning_search_searches_the_head_epochs_again_and_images_are_decode
     assert float(rows[1]["fine_tune_learning_rate"]) == pytest.approx(float(rows[0]["learning_rate"]) / 10)
     assert int(rows[1]["epochs"]) == 2
     assert len(decoded) == 3  # train, validation, test: decoded by the head trial, reused by the fine-tuning one
+    # The best head was the run's own (the only head trial), so no separate `own` trial: the fine-tuning start is it.
+    # deterministic=False leaves each trial the config's own setting (off by default): no op determinism.
+    assert config["deterministic"] is False and "deterministic" not in result["best"]["values"]
+    assert json.loads((tune_dir / "search.json").read_text())["deterministic"] is False
+
+
+def test_the_runs_own_configuration_is_a_fine_tuning_trial_when_the_best_head_is_another(workdir):
+    import tl_app
+
+    write_two_colours(str(workdir / "squares"), train=12)
+    search = workdir / "search.yaml"  # the run's own learning rate (1e-3) is outside the head space
+    search.write_text("learning_rate: {type: Choice, values: [0.01, 0.02]}\n"
+                      "fine_tune_learning_rate: {type: Choice, values: [1.0e-5, 2.0e-5]}\n"
+                      "fine_tune_epochs: 1\n")
+    result = tl_app.tune("image_folder", trials=1, fine_tune_trials=1, tuner="random", search=str(search),
+                         run_id="own", data_dir=str(workdir / "squares"), image_size=32, weights="none",
+                         batch_size=8, epochs=1)
+    tune_dir = workdir / "runs" / "image_folder" / "tune-own"
+    rows = list(csv.DictReader(open(tune_dir / "trials.csv")))
+    assert [(r["stage"], r["trial"]) for r in rows] == [("head", "0"), ("fine_tune", "own"), ("fine_tune", "0")]
+    assert float(rows[0]["learning_rate"]) in (0.01, 0.02)
+    # `own` trains what `tl-app run` would: the configured head learning rate, fine-tuning at a tenth of it.
+    config = json.loads((tune_dir / "trials" / "image_folder" / "fine_tune_own" / "config.json").read_text())
+    assert (config["learning_rate"], config["fine_tune_epochs"], config["deterministic"]) == (1e-3, 1, True)
+    assert float(rows[1]["fine_tune_learning_rate"]) == pytest.approx(1e-4)
+    scores = {(r["stage"], r["trial"]): float(r["val_accuracy"]) for r in rows}
+    assert result["best"]["score"] == pytest.approx(max(scores.values()))
+    # Resumed, it is read back, not trained again.
+    before = (tune_dir / "trials" / "image_folder" / "fine_tune_own" / "trial.json").stat().st_mtime_ns
+    tl_app.tune("image_folder", trials=1, fine_tune_trials=1, tuner="random", search=str(search), run_id="own",
+                resume=True, data_dir=str(workdir / "squares"), image_size=32, weights="none", batch_size=8, epochs=1)
+    assert (tune_dir / "trials" / "image_folder" / "fine_tune_own" / "trial.json").stat().st_mtime_ns == before

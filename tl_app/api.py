@@ -222,7 +222,7 @@ def select(recipe=None, *, config=None, bases="offline", logdir="runs", run_id=N
 
 
 def tune(recipe=None, *, config=None, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="bayesian",
-         resume=False, search=None, logdir="runs", run_id=None, **fields):
+         resume=False, search=None, logdir="runs", run_id=None, deterministic=True, **fields):
     """Search a recipe's hyperparameters with KerasTuner, as `tl-app tune` does; returns result.json's dict.
 
     Args:
@@ -234,6 +234,8 @@ def tune(recipe=None, *, config=None, trials=30, fine_tune_trials=8, budget_minu
         resume: continue the named (`run_id`) or latest tuning where it stopped.
         search: a YAML/JSON search-space file replacing the recipe's.
         logdir, run_id: the tuning directory is `<logdir>/<recipe>/tune-<run_id>/`.
+        deterministic: run trials with op determinism (the same values score the same; False for a GPU kernel
+            without a deterministic implementation).
         **fields: config fields (`data_dir=...`, `preset="offline"`, ...).
 
     Examples:
@@ -245,4 +247,5 @@ def tune(recipe=None, *, config=None, trials=30, fine_tune_trials=8, budget_minu
     from tl_app.select.tuning import tune as tune_recipe
 
     recipe_obj = resolved_recipe(recipe, config, values=fields)
-    return tune_recipe(recipe_obj, trials, fine_tune_trials, budget_minutes, tuner, resume, search, logdir, run_id)
+    return tune_recipe(recipe_obj, trials, fine_tune_trials, budget_minutes, tuner, resume, search, logdir, run_id,
+                       deterministic)

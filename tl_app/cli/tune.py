@@ -21,16 +21,21 @@ from tl_app.cli.recipe_args import recipe_options, resolve_recipe
 @click.option("--resume", is_flag=True, help="Continue the latest tuning of RECIPE (or --run-id's) where it stopped.")
 @click.option("--logdir", default="runs", show_default=True, help="The tuning goes to <logdir>/<recipe>/tune-<run-id>/.")
 @click.option("--run-id", default=None, help="Name after tune- (default: a timestamp).")
+@click.option("--deterministic/--no-deterministic", default=True, show_default=True,
+              help="Run trials with op determinism, so the same values score the same and best.yaml repeats the"
+                   " best trial's figure (--no-deterministic: a GPU kernel lacks a deterministic implementation).")
 @click.option("--then-run", is_flag=True, help="Then train, evaluate and export the best configuration (tl-app run).")
 @click.option("--export-dir", default="saved_models", show_default=True, help="Where --then-run exports.")
 def tune_command(recipe, config_path, data_dir, assignments, trials, fine_tune_trials, budget_minutes, tuner,
-                 search_path, resume, logdir, run_id, then_run, export_dir):
+                 search_path, resume, logdir, run_id, deterministic, then_run, export_dir):
     """Search RECIPE's hyperparameters: the head first (on cached features), then fine-tuning.
 
     \b
     Every trial is a run of the recipe's own pipeline (no test split, no export),
     logged for TensorBoard's HParams dashboard: tensorboard --logdir <tune-dir>/trials.
-    Each search tries first what `tl-app run` would train (its values), then the tuner's.
+    Each search tries first what `tl-app run` would train (its values), then the tuner's;
+    when the best head is another, fine-tuning also scores the run's own configuration.
+    Trials run with op determinism: the same values score the same.
     The result is <tune-dir>/best.yaml, a --config file for `tl-app run`, with
     trials.csv and result.json beside it. A killed tune continues with --resume.
     \b
@@ -44,7 +49,8 @@ def tune_command(recipe, config_path, data_dir, assignments, trials, fine_tune_t
     import_tensorflow_quietly()
     from tl_app.select.tuning import tune
 
-    result = tune(recipe_obj, trials, fine_tune_trials, budget_minutes, tuner, resume, search_path, logdir, run_id)
+    result = tune(recipe_obj, trials, fine_tune_trials, budget_minutes, tuner, resume, search_path, logdir, run_id,
+                  deterministic)
     best = result["best"]
     click.echo(f"best: {best['stage']} trial {best['trial']}, validation accuracy {best['score']:.4f}: {best['values']}")
     click.echo(f"{result['trials']} trials, {result['trial_seconds']:.0f} s of trials ({result['trials_per_minute']:.1f}"

@@ -299,9 +299,22 @@ def configure_numerics(cfg, choice):
     name). The float policy comes later (`pipeline.prepare.set_float_policy`, once the data says the workload).
     """
     import keras
-    import tensorflow as tf
 
     keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(cfg.seed)
-    if cfg.deterministic:
+    set_op_determinism(cfg.deterministic)
+
+
+def set_op_determinism(on):
+    """TensorFlow's op determinism on or off, as a run's `deterministic` says.
+
+    It is process-wide: a run after a deterministic one in the same process (a tune's trials, the API)
+    would otherwise inherit it. TensorFlow exports only the switch on; the switch off is its own, unexported.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    if on:
         tf.config.experimental.enable_op_determinism()
+    elif tf_config.is_op_determinism_enabled():
+        tf_config.disable_op_determinism()

@@ -4,11 +4,16 @@ Two searches, as the fine-tuning practice has it: the head's fields first (`--tr
 runs, which train on the frozen base's cached features, seconds each), then, with the best head
 values fixed except the head's epochs, the fine-tuning fields (`--fine-tune-trials`; full runs). The
 head's epochs are searched again there: they are the warm-up before fine-tuning, and the head that
-scores best alone is often one trained too long to start fine-tuning from. The trials of a tune run
+scores best alone is often one trained too long to start fine-tuning from. Each search starts from the
+run's own values; when the best head is not the run's own, the run's own configuration is scored whole
+as the fine-tuning trial `own`, so a tune never ends below it on validation. The trials of a tune run
 in one process and decode the data once (`tl_app.data.reuse`). Each search is a KerasTuner
 project in the tuning directory `<logdir>/<recipe>/tune-<run-id>/` (oracle state and trial files),
 so a killed `tune` continues with `--resume`: finished trials are kept, the one that was running is
-run again from its last checkpoint. KerasTuner silently keeps a saved search space that differs from
+run again from its last checkpoint. Trials run with TensorFlow's op determinism unless told otherwise
+(`deterministic: true` in each trial's config and in best.yaml): a trial's score is then a function of
+its values and the seed, so the search compares configurations, not the luck of one run's thread
+order, and `tl-app run --config best.yaml` repeats the best trial's figure. KerasTuner silently keeps a saved search space that differs from
 the new one (keras-tuner #149, #803); `--resume` compares them first and says what differs.
 
 The result: `best.yaml` (a `--config` file for `tl-app run`), `trials.csv` (every trial, its values,
@@ -33,8 +38,10 @@ METRIC = "accuracy"  # the trials' score: validation accuracy of the final model
 EPOCH_FIELDS = {spaces.HEAD: "epochs", spaces.FINE_TUNE: "fine_tune_epochs"}  # what Hyperband's budget sets
 # search.json's `format`: what a saved search means beyond its space, and what changed at each format (a saved
 # oracle of another format has other hyperparameters than this tl_app would resume it with).
-SEARCH_FORMAT = 2
-FORMAT_CHANGES = {2: "the fine-tuning search also searches the head's epochs"}
+SEARCH_FORMAT = 3
+FORMAT_CHANGES = {2: "the fine-tuning search also searches the head's epochs",
+                  3: "trials run with op determinism unless --no-deterministic, and the run's own configuration is"
+                     " a fine-tuning trial"}
 
 
 def _budget_oracle(cls):
@@ -191,6 +198,27 @@ def _start(recipe, stage, hp, fixed):
     return start
 
 
+def _own_trial(recipe, space, fixed, best_head, deadline, trials_dir):
+    """Rows (none or one) of the fine-tuning trial `own`: the starting config as `tl-app run` trains it (head and
+    fine-tuning values both its own), so that the two searches together never end below it on validation.
+
+    Skipped when the best head is the run's own (the fine-tuning search starts from it then), or past the deadline.
+    """
+    cfg = config_lib.apply_values(recipe.config, fixed, recipe.name)
+    best = config_lib.apply_values(cfg, best_head, recipe.name)
+    if all(getattr(best, k) == getattr(cfg, k) for k in best_head if k != EPOCH_FIELDS[spaces.HEAD]):
+        return []
+    if deadline is not None and time.time() >= deadline:
+        log.info("tune: no time left for the run's own configuration as a fine-tuning trial")
+        return []
+    own = type(recipe)(cfg)
+    values = {**fixed, **own.searched_values(sorted(f for f, spec in space.items() if isinstance(spec, dict)))}
+    log.info(f"tune: fine_tune trial own (the run's own configuration): {values}")
+    result = run_trial(own, trials_dir, f"{spaces.FINE_TUNE}_own", METRIC, values)
+    return [{"stage": spaces.FINE_TUNE, "trial": "own", "values": values, "score": round(result[f"val_{METRIC}"], 5),
+             "seconds": round(result["seconds"], 1), "status": "COMPLETED"}]
+
+
 def _search(recipe, stage, hp_space, fixed, trials, tuner, deadline, tune_dir, trials_dir):
     """Rows (`stage`, `trial`, `values`, `score`, `seconds`, `status`) of one stage's finished trials, by trial id.
 
@@ -242,7 +270,7 @@ def _search(recipe, stage, hp_space, fixed, trials, tuner, deadline, tune_dir, t
 
 
 def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="bayesian", resume=False, search=None,
-         logdir="runs", run_id=None):
+         logdir="runs", run_id=None, deterministic=True):
     """Search `recipe`'s hyperparameters with KerasTuner; returns result.json's dict (best values, figures).
 
     Args:
@@ -256,6 +284,9 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
         search: a YAML/JSON search-space file replacing the family's (`tl_app.select.search_space`).
         logdir: the tuning directory is `<logdir>/<recipe>/tune-<run_id>/`.
         run_id: its name after `tune-` (default: a timestamp).
+        deterministic: run every trial with op determinism (`deterministic: true` in its config and best.yaml),
+            so the same values score the same; False leaves the config's own `deterministic` (for a GPU kernel
+            that has no deterministic implementation).
 
     Examples:
         >>> import tl_app  # doctest: +SKIP
@@ -285,7 +316,7 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
     defaults = config_lib.to_dict(recipe.default_config())
     user_values = {k: v for k, v in config_lib.to_dict(recipe.config).items() if v != defaults.get(k)}
     search_record = {"format": SEARCH_FORMAT, "space": json.loads(spaces.fingerprint(space)), "tuner": tuner,
-                     "trials": trials, "fine_tune_trials": fine_tune_trials,
+                     "trials": trials, "fine_tune_trials": fine_tune_trials, "deterministic": deterministic,
                      "config": json.loads(json.dumps(user_values, default=str))}
     tune_dir = _tune_dir(recipe, logdir, run_id, resume)
     if resume:
@@ -297,7 +328,7 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
 
     trials_dir = os.path.join(tune_dir, "trials")
     deadline = started + budget_minutes * 60 if budget_minutes else None
-    fixed = spaces.fixed_values(space)
+    fixed = {**spaces.fixed_values(space), **({"deterministic": True} if deterministic else {})}
     best_values, rows, best = {}, [], None
     with reuse.reused_data():  # every trial is a run: decode the data once, not once a trial
         for stage, stage_space in stages.items():
@@ -310,7 +341,9 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
                 # The head that scores best alone is often over-trained as a start for fine-tuning (it fits the
                 # frozen features, not the features fine-tuning moves): search its length again with fine-tuning.
                 hp_space = {**stage_space, EPOCH_FIELDS[spaces.HEAD]: head_epochs}
-            stage_rows = _search(recipe, stage, hp_space, stage_fixed,
+            stage_rows = _own_trial(recipe, space, fixed, best_values, deadline, trials_dir) if (
+                stage == spaces.FINE_TUNE) else []
+            stage_rows += _search(recipe, stage, hp_space, stage_fixed,
                                  trials if stage == spaces.HEAD else fine_tune_trials, tuner, deadline, tune_dir,
                                  trials_dir)
             rows += stage_rows
