@@ -13,8 +13,9 @@ so a killed `tune` continues with `--resume`: finished trials are kept, the one 
 run again from its last checkpoint. Trials run with TensorFlow's op determinism unless told otherwise
 (`deterministic: true` in each trial's config and in best.yaml): a trial's score is then a function of
 its values and the seed, so the search compares configurations, not the luck of one run's thread
-order, and `tl-app run --config best.yaml` repeats the best trial's figure. KerasTuner silently keeps a saved search space that differs from
-the new one (keras-tuner #149, #803); `--resume` compares them first and says what differs.
+order, and `tl-app run --config best.yaml` repeats the best trial's figure. KerasTuner silently keeps
+a saved search space that differs from the new one (keras-tuner #149, #803); `--resume` compares
+them first and says what differs.
 
 The result: `best.yaml` (a `--config` file for `tl-app run`), `trials.csv` (every trial, its values,
 score and seconds) and `result.json` (the best validation figure and the wall time).
@@ -341,11 +342,12 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
                 # The head that scores best alone is often over-trained as a start for fine-tuning (it fits the
                 # frozen features, not the features fine-tuning moves): search its length again with fine-tuning.
                 hp_space = {**stage_space, EPOCH_FIELDS[spaces.HEAD]: head_epochs}
-            stage_rows = _own_trial(recipe, space, fixed, best_values, deadline, trials_dir) if (
-                stage == spaces.FINE_TUNE) else []
+            stage_rows = []
+            if stage == spaces.FINE_TUNE:  # the run's own configuration, when the best head is another
+                stage_rows = _own_trial(recipe, space, fixed, best_values, deadline, trials_dir)
             stage_rows += _search(recipe, stage, hp_space, stage_fixed,
-                                 trials if stage == spaces.HEAD else fine_tune_trials, tuner, deadline, tune_dir,
-                                 trials_dir)
+                                  trials if stage == spaces.HEAD else fine_tune_trials, tuner, deadline, tune_dir,
+                                  trials_dir)
             rows += stage_rows
             top = max(stage_rows, key=lambda r: r["score"])
             best_values = {k: v for k, v in top["values"].items()
