@@ -179,8 +179,9 @@ def test_fine_tuning_search_searches_the_head_epochs_again_and_images_are_decode
     assert json.loads((tune_dir / "search.json").read_text())["deterministic"] is False
 
 
-def test_the_runs_own_configuration_is_a_fine_tuning_trial_when_the_best_head_is_another(workdir):
+def test_the_runs_own_configuration_is_a_fine_tuning_trial_when_the_best_head_is_another(workdir, monkeypatch):
     import tl_app
+    from tl_app.select import tuning
 
     write_two_colours(str(workdir / "squares"), train=12)
     search = workdir / "search.yaml"  # the run's own learning rate (1e-3) is outside the head space
@@ -205,3 +206,14 @@ def test_the_runs_own_configuration_is_a_fine_tuning_trial_when_the_best_head_is
     tl_app.tune("image_folder", trials=1, fine_tune_trials=1, tuner="random", search=str(search), run_id="own",
                 resume=True, data_dir=str(workdir / "squares"), image_size=32, weights="none", batch_size=8, epochs=1)
     assert (tune_dir / "trials" / "image_folder" / "fine_tune_own" / "trial.json").stat().st_mtime_ns == before
+    # The budget judges the fine-tuning search by `own` too: an `own` that took longer than the time left
+    # leaves no search trial, and the tune ends on the trials it has.
+    real = tuning.run_trial
+    monkeypatch.setattr(tuning, "run_trial", lambda recipe, d, run_id, *a: (
+        lambda r: {**r, "seconds": 1e6} if run_id.endswith("_own") else r)(real(recipe, d, run_id, *a)))
+    budgeted = tl_app.tune("image_folder", trials=1, fine_tune_trials=1, tuner="random", search=str(search),
+                           run_id="budget", budget_minutes=60, data_dir=str(workdir / "squares"), image_size=32,
+                           weights="none", batch_size=8, epochs=1)
+    rows = list(csv.DictReader(open(workdir / "runs" / "image_folder" / "tune-budget" / "trials.csv")))
+    assert [(r["stage"], r["trial"]) for r in rows] == [("head", "0"), ("fine_tune", "own")]
+    assert budgeted["best"]["score"] == pytest.approx(max(float(r["val_accuracy"]) for r in rows))

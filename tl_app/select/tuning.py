@@ -220,7 +220,7 @@ def _own_trial(recipe, space, fixed, best_head, deadline, trials_dir):
              "seconds": round(result["seconds"], 1), "status": "COMPLETED"}]
 
 
-def _search(recipe, stage, hp_space, fixed, trials, tuner, deadline, tune_dir, trials_dir):
+def _search(recipe, stage, hp_space, fixed, trials, tuner, deadline, tune_dir, trials_dir, seconds=()):
     """Rows (`stage`, `trial`, `values`, `score`, `seconds`, `status`) of one stage's finished trials, by trial id.
 
     One KerasTuner search, each trial a run of the recipe's pipeline with the trial's values.
@@ -233,6 +233,7 @@ def _search(recipe, stage, hp_space, fixed, trials, tuner, deadline, tune_dir, t
         tuner: "bayesian", "hyperband" or "random".
         deadline: time.time() after which no trial starts (None: no budget).
         tune_dir, trials_dir: KerasTuner's state; the trials' run directories.
+        seconds: durations of the stage's trials run outside the search (`own`), for the budget's judgement.
     """
     hp_space = dict(hp_space)
     epochs_spec = None
@@ -240,7 +241,7 @@ def _search(recipe, stage, hp_space, fixed, trials, tuner, deadline, tune_dir, t
         epochs_spec = hp_space.pop(EPOCH_FIELDS[stage], getattr(recipe.config, EPOCH_FIELDS[stage]))
     hp = spaces.hyperparameters(hp_space)
     oracle = _oracle(tuner, hp, trials, recipe.config.seed, epochs_spec)
-    oracle.deadline, oracle.trial_seconds = deadline, []
+    oracle.deadline, oracle.trial_seconds = deadline, list(seconds)
     oracle.start = _start(recipe, stage, hp, fixed)
 
     def run(values, trial_id):
@@ -258,9 +259,6 @@ def _search(recipe, stage, hp_space, fixed, trials, tuner, deadline, tune_dir, t
             raise exc.__cause__ from None
         raise
     finished = [t for t in oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
-    if not finished:
-        raise UserError(f"tune: no {stage} trial finished (see {trials_dir}); check the recipe runs with"
-                        " `tl-app run` first.")
     rows = []
     for t in sorted(finished, key=lambda t: t.trial_id):
         recorded = trial_result(trials_dir, recipe.name, f"{stage}_{t.trial_id}") or {}
@@ -347,7 +345,10 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
                 stage_rows = _own_trial(recipe, space, fixed, best_values, deadline, trials_dir)
             stage_rows += _search(recipe, stage, hp_space, stage_fixed,
                                   trials if stage == spaces.HEAD else fine_tune_trials, tuner, deadline, tune_dir,
-                                  trials_dir)
+                                  trials_dir, [row["seconds"] for row in stage_rows])
+            if not stage_rows:
+                raise UserError(f"tune: no {stage} trial finished (see {trials_dir}); check the recipe runs with"
+                                " `tl-app run` first.")
             rows += stage_rows
             top = max(stage_rows, key=lambda r: r["score"])
             best_values = {k: v for k, v in top["values"].items()
