@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from helpers import assert_one_line_error, write_two_colours
+from tl_app.select.best_trial import choose, standard_error
 
 
 @pytest.fixture(autouse=True)
@@ -31,9 +32,20 @@ def test_tune_writes_best_yaml_trials_and_hparams_and_run_repeats_the_best(workd
     tune_dir = workdir / "runs" / "digits" / "tune-one"
     rows = list(csv.DictReader(open(tune_dir / "trials.csv")))
     assert [r["trial"] for r in rows] == ["0", "1"] and {r["status"] for r in rows} == {"COMPLETED"}
-    best = json.loads((tune_dir / "result.json").read_text())["best"]
-    top = max(rows, key=lambda r: float(r["val_accuracy"]))
-    assert best["trial"] == top["trial"] and best["score"] == pytest.approx(float(top["val_accuracy"]))
+    saved = json.loads((tune_dir / "result.json").read_text())
+    best, choice = saved["best"], saved["choice"]
+    # best.yaml takes the best trial, unless it beats the run's own configuration (trial 0, below) by no more than
+    # one standard error of the validation figure: then the run's own is kept.
+    validation = sum(1 for _ in api.resolved_recipe("digits").load_data().validation)
+    scores = {r["trial"]: float(r["val_accuracy"]) for r in rows}
+    top = max(scores, key=scores.get)
+    error = standard_error(scores[top], validation)
+    assert (choice["validation_examples"], choice["best_trial"]) == (validation, f"head {top}")
+    assert choice["standard_error"] == pytest.approx(error, abs=1e-5)
+    assert choice["tied_with_best"] == [f"head {t}" for t in scores if t != top and scores[top] - scores[t] <= error]
+    assert choice["kept_own"] == (top != "0" and scores[top] - scores["0"] <= error)
+    assert best["trial"] == ("0" if choice["kept_own"] else top)
+    assert best["score"] == pytest.approx(scores[best["trial"]])
     assert f"validation accuracy {best['score']:.4f}" in result.output
     # The first trial is what `tl-app run digits --set epochs=2` trains: the search never ends below it.
     own = api.resolved_recipe("digits").config
@@ -200,7 +212,12 @@ def test_the_runs_own_configuration_is_a_fine_tuning_trial_when_the_best_head_is
     assert (config["learning_rate"], config["fine_tune_epochs"], config["deterministic"]) == (1e-3, 1, True)
     assert float(rows[1]["fine_tune_learning_rate"]) == pytest.approx(1e-4)
     scores = {(r["stage"], r["trial"]): float(r["val_accuracy"]) for r in rows}
-    assert result["best"]["score"] == pytest.approx(max(scores.values()))
+    top = max(scores.values())
+    # `own` is kept unless the best trial beats it by more than one standard error of the validation figure.
+    kept_own = top - scores["fine_tune", "own"] <= result["choice"]["standard_error"]
+    assert result["choice"]["kept_own"] == (kept_own and scores["fine_tune", "own"] < top)
+    assert result["best"]["score"] == pytest.approx(scores["fine_tune", "own"] if kept_own else top)
+    assert (result["best"]["trial"] == "own") or not kept_own
     # Resumed, it is read back, not trained again.
     before = (tune_dir / "trials" / "image_folder" / "fine_tune_own" / "trial.json").stat().st_mtime_ns
     tl_app.tune("image_folder", trials=1, fine_tune_trials=1, tuner="random", search=str(search), run_id="own",
@@ -217,3 +234,39 @@ def test_the_runs_own_configuration_is_a_fine_tuning_trial_when_the_best_head_is
     rows = list(csv.DictReader(open(workdir / "runs" / "image_folder" / "tune-budget" / "trials.csv")))
     assert [(r["stage"], r["trial"]) for r in rows] == [("head", "0"), ("fine_tune", "own")]
     assert budgeted["best"]["score"] == pytest.approx(max(float(r["val_accuracy"]) for r in rows))
+    # best.yaml keeps the run's own configuration when the best trial beats it by no more than one standard error
+    # (2 validation images: 0.19 at 2 of 2), and takes the best when it beats it by more. Every trial but `own`
+    # reports 1.0 here; the best is the fine-tuning trial (fine-tuning wins a tie with the head alone).
+    for run_id, own_score, kept_own in (("close", 0.9, True), ("far", 0.5, False)):
+        monkeypatch.setattr(tuning, "run_trial", lambda recipe, d, run_id, *a, own_score=own_score: (
+            lambda r: {**r, "val_accuracy": own_score if run_id.endswith("_own") else 1.0})(real(recipe, d, run_id, *a)))
+        chosen = tl_app.tune("image_folder", trials=1, fine_tune_trials=1, tuner="random", search=str(search),
+                             run_id=run_id, data_dir=str(workdir / "squares"), image_size=32, weights="none",
+                             batch_size=8, epochs=1)
+        choice = chosen["choice"]
+        assert (choice["validation_examples"], choice["best_trial"], choice["best_score"]) == (2, "fine_tune 0", 1.0)
+        assert choice["kept_own"] is kept_own and ("fine_tune own" in choice["tied_with_best"]) is kept_own
+        best_yaml = yaml.safe_load(open(chosen["best_yaml"]))
+        assert chosen["best"]["trial"] == ("own" if kept_own else "0")
+        assert (best_yaml["learning_rate"] == 1e-3) is kept_own  # the run's own; the searched ones are 0.01, 0.02
+        assert ("the run's own configuration, kept" in open(chosen["best_yaml"]).readline()) is kept_own
+
+
+def test_best_yaml_keeps_the_runs_own_configuration_unless_the_best_beats_it_by_more_than_one_standard_error():
+    # BBC News (stop 40): 112 validation texts, the best head at 110, the run's own configuration at 109.
+    own = {"stage": "fine_tune", "trial": "own", "score": 109 / 112}
+    head = {"stage": "head", "trial": "01", "score": 110 / 112}
+    other = {"stage": "head", "trial": "02", "score": 100 / 112}
+    kept, report = choose(head, [head, own, other], [own], 112)
+    assert kept is own and report["kept_own"] and report["tied_with_best"] == ["fine_tune own"]
+    assert report["best_trial"] == "head 01" and report["standard_error"] == pytest.approx(0.0169, abs=1e-4)
+    # The same margin on 5,000 examples is a finding: the best is taken.
+    kept, report = choose(head, [head, own, other], [own], 5000)
+    assert kept is head and not report["kept_own"] and report["tied_with_best"] == []
+    # No trial trained the run's own configuration: the best is taken, ties only reported.
+    kept, report = choose(head, [head, own], [], 112)
+    assert kept is head and report["tied_with_best"] == ["fine_tune own"]
+    # The run's own is the best: nothing to keep instead, the others within reach only reported.
+    first = {**own, "score": 111 / 112}
+    kept, report = choose(first, [head, first], [first], 112)
+    assert kept is first and not report["kept_own"] and report["tied_with_best"] == ["head 01"]

@@ -36,6 +36,8 @@ def tune_command(recipe, config_path, data_dir, assignments, trials, fine_tune_t
     Each search tries first what `tl-app run` would train (its values), then the tuner's;
     when the best head is another, fine-tuning also scores the run's own configuration.
     Trials run with op determinism: the same values score the same.
+    best.yaml keeps the run's own configuration unless the best trial beats it
+    by more than one standard error of the validation figure.
     The result is <tune-dir>/best.yaml, a --config file for `tl-app run`, with
     trials.csv and result.json beside it. A killed tune continues with --resume.
     \b
@@ -51,7 +53,11 @@ def tune_command(recipe, config_path, data_dir, assignments, trials, fine_tune_t
 
     result = tune(recipe_obj, trials, fine_tune_trials, budget_minutes, tuner, resume, search_path, logdir, run_id,
                   deterministic)
-    best = result["best"]
+    best, choice = result["best"], result["choice"]
+    if choice["kept_own"]:
+        click.echo(f"best trial: {choice['best_trial']}, validation accuracy {choice['best_score']:.4f}, within one "
+                   f"standard error ({choice['standard_error']:.4f} on {choice['validation_examples']} examples) of the "
+                   "run's own configuration: best.yaml keeps it")
     click.echo(f"best: {best['stage']} trial {best['trial']}, validation accuracy {best['score']:.4f}: {best['values']}")
     click.echo(f"{result['trials']} trials, {result['trial_seconds']:.0f} s of trials ({result['trials_per_minute']:.1f}"
                f" a minute), {result['seconds']:.0f} s this session; tl-app run --config {result['best_yaml']}")

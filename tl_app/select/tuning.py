@@ -17,8 +17,10 @@ order, and `tl-app run --config best.yaml` repeats the best trial's figure. Kera
 a saved search space that differs from the new one (keras-tuner #149, #803); `--resume` compares
 them first and says what differs.
 
-The result: `best.yaml` (a `--config` file for `tl-app run`), `trials.csv` (every trial, its values,
-score and seconds) and `result.json` (the best validation figure and the wall time).
+The result: `best.yaml` (a `--config` file for `tl-app run`: the best trial, or the run's own configuration
+when the best beats it by no more than one standard error, `tl_app.select.best_trial`), `trials.csv` (every
+trial, its values, score and seconds) and `result.json` (the chosen trial, what the choice rests on, the wall
+time).
 """
 import csv
 import json
@@ -29,6 +31,7 @@ from tl_app import config as config_lib
 from tl_app import log, run_paths
 from tl_app.data import reuse
 from tl_app.errors import UserError
+from tl_app.select import best_trial
 from tl_app.select import search_space as spaces
 from tl_app.select.trial import run_trial, trial_result
 
@@ -158,7 +161,7 @@ def _trial_values(values, stage, fixed):
     return out
 
 
-def _write_results(tune_dir, recipe, user_values, best, rows, started):
+def _write_results(tune_dir, recipe, user_values, best, rows, started, choice):
     import yaml
 
     with open(os.path.join(tune_dir, "trials.csv"), "w", newline="", encoding="utf-8") as f:
@@ -170,11 +173,13 @@ def _write_results(tune_dir, recipe, user_values, best, rows, started):
                              row["score"], row["seconds"], row["status"]])
     best_config = {"recipe": recipe.name, **user_values, **best["values"]}
     with open(os.path.join(tune_dir, "best.yaml"), "w", encoding="utf-8") as f:
-        f.write(f"# tl-app tune's best trial ({best['stage']} {best['trial']}: val_{METRIC} {best['score']:.4f});"
+        kept = (f"; the run's own configuration, kept: the best, {choice['best_trial']} ({choice['best_score']:.4f}),"
+                f" is within one standard error" if choice["kept_own"] else "")
+        f.write(f"# tl-app tune's best trial ({best['stage']} {best['trial']}: val_{METRIC} {best['score']:.4f}{kept});"
                 f" repeat it with `tl-app run --config {os.path.join(tune_dir, 'best.yaml')}`\n")
         yaml.safe_dump(best_config, f, sort_keys=False)
     trial_seconds = sum(row["seconds"] for row in rows)  # across resumed sessions too
-    result = {"best": best, "trials": len(rows), "seconds": round(time.time() - started, 1),
+    result = {"best": best, "choice": choice, "trials": len(rows), "seconds": round(time.time() - started, 1),
               "trial_seconds": round(trial_seconds, 1),
               "trials_per_minute": round(len(rows) / max(trial_seconds / 60, 1e-9), 2),
               "best_yaml": os.path.join(tune_dir, "best.yaml")}
@@ -199,6 +204,21 @@ def _start(recipe, stage, hp, fixed):
     return start
 
 
+def _row(stage, trial, values, score, seconds, status="COMPLETED"):
+    """A finished trial as trials.csv and the choice of best.yaml read it."""
+    return {"stage": stage, "trial": trial, "values": values, "score": round(score, 5), "seconds": round(seconds, 1),
+            "status": status}
+
+
+def _entry(row, stages):
+    """result.json's `best` for a trial's row: a head trial's values train the head alone when a fine-tuning search
+    ran (it did not beat that head), else fine-tune as the run is configured."""
+    values = {k: v for k, v in row["values"].items() if k != "fine_tune_epochs" or row["stage"] == spaces.FINE_TUNE}
+    if row["stage"] == spaces.HEAD and spaces.FINE_TUNE in stages:
+        values["fine_tune_epochs"] = 0
+    return {"stage": row["stage"], "trial": row["trial"], "score": row["score"], "values": values}
+
+
 def _own_trial(recipe, space, fixed, best_head, deadline, trials_dir):
     """Rows (none or one) of the fine-tuning trial `own`: the starting config as `tl-app run` trains it (head and
     fine-tuning values both its own), so that the two searches together never end below it on validation.
@@ -216,8 +236,7 @@ def _own_trial(recipe, space, fixed, best_head, deadline, trials_dir):
     values = {**fixed, **own.searched_values(sorted(f for f, spec in space.items() if isinstance(spec, dict)))}
     log.info(f"tune: fine_tune trial own (the run's own configuration): {values}")
     result = run_trial(own, trials_dir, f"{spaces.FINE_TUNE}_own", METRIC, values)
-    return [{"stage": spaces.FINE_TUNE, "trial": "own", "values": values, "score": round(result[f"val_{METRIC}"], 5),
-             "seconds": round(result["seconds"], 1), "status": "COMPLETED"}]
+    return [_row(spaces.FINE_TUNE, "own", values, result[f"val_{METRIC}"], result["seconds"])]
 
 
 def _search(recipe, stage, hp_space, fixed, trials, tuner, deadline, tune_dir, trials_dir, seconds=()):
@@ -262,9 +281,8 @@ def _search(recipe, stage, hp_space, fixed, trials, tuner, deadline, tune_dir, t
     rows = []
     for t in sorted(finished, key=lambda t: t.trial_id):
         recorded = trial_result(trials_dir, recipe.name, f"{stage}_{t.trial_id}") or {}
-        rows.append({"stage": stage, "trial": t.trial_id, "values": recorded.get("values", {}),
-                     "score": round(t.score, 5), "seconds": round(recorded.get("seconds", 0.0), 1),
-                     "status": t.status})
+        rows.append(_row(stage, t.trial_id, recorded.get("values", {}), t.score, recorded.get("seconds", 0.0),
+                         t.status))
     return rows
 
 
@@ -354,13 +372,15 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
             best_values = {k: v for k, v in top["values"].items()
                            if k != "fine_tune_epochs" or stage == spaces.FINE_TUNE}
             if best is None or top["score"] >= best["score"]:
-                best = {"stage": stage, "trial": top["trial"], "score": top["score"], "values": dict(best_values)}
-                if stage == spaces.HEAD and spaces.FINE_TUNE in stages:
-                    best["values"]["fine_tune_epochs"] = 0  # unless fine-tuning beats it, the head alone is best
+                best = top
             else:
-                log.info(f"tune: fine-tuning scored below the head alone ({top['score']:.4f} < {best['score']:.4f}):"
-                         " best.yaml trains the head only")
+                log.info(f"tune: fine-tuning scored below the head alone ({top['score']:.4f} < {best['score']:.4f})")
             log.info(f"tune: best {stage} trial {top['trial']}: val_{METRIC} {top['score']:.4f} with {best_values}")
-    result = _write_results(tune_dir, recipe, user_values, best, rows, started)
+        examples = best_trial.validation_examples(recipe, fixed)
+    is_own = best_trial.own_test(recipe, fixed, sorted({*space, *EPOCH_FIELDS.values()}))
+    kept, choice = best_trial.choose(best, rows, [row for row in rows if is_own(row["values"])], examples)
+    best_trial.log_choice(kept, choice, head_alone=kept["stage"] == spaces.HEAD and spaces.FINE_TUNE in stages)
+    best = _entry(kept, stages)
+    result = _write_results(tune_dir, recipe, user_values, best, rows, started, choice)
     result["tune_dir"] = tune_dir
     return result
