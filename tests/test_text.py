@@ -229,6 +229,14 @@ def test_empty_non_utf8_and_long_texts_are_counted(tiny_preset, tmp_path):
     assert "1 file(s) not valid UTF-8, decoded with replacement characters" in notes
     assert "train: dropped 1 empty text(s)" in notes
     assert "train: 1 of 22 texts (4.5%) truncated to 14 WordPiece tokens" in notes
+    assert "most are cut" not in notes  # a few long texts: no advice
+    from tl_app.text.packing import truncation_note
+
+    long = ["bad film " * 40] * 3 + ["good"]
+    assert truncation_note(recipe._tokenizer, long, 16, "train", advise=True).endswith(
+        "; most are cut: a longer sequence_length (up to the encoder's positions) reads more of each, and fine-tuning"
+        " takes about proportionally longer")
+    assert "most are cut" not in truncation_note(recipe._tokenizer, long, 16, "test")
     texts = [t.numpy().decode() for t, _ in data.train]
     assert any("caf\ufffd" in t for t in texts)
 

@@ -212,7 +212,7 @@ class BertTextClassification(LabelSetHead, Recipe):
     def _truncation_note(self, split, texts):
         from tl_app.text.packing import truncation_note
 
-        return truncation_note(self._tokenizer, texts, self.config.sequence_length, split)
+        return truncation_note(self._tokenizer, texts, self.config.sequence_length, split, advise=split == "train")
 
     # ---- model -----------------------------------------------------------
     def pooling(self):

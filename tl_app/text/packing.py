@@ -142,12 +142,20 @@ def tokens_word(tokenizer):
     return f"{kind} tokens" if kind else "tokens"
 
 
-def truncation_note(tokenizer, texts, sequence_length, what):
-    """One line for the log: how many of `texts` (named `what`) have more tokens than fit (they are truncated)."""
+def truncation_note(tokenizer, texts, sequence_length, what, advise=False):
+    """One line for the log: how many of `texts` (named `what`) have more tokens than fit (they are truncated).
+
+    With `advise`, when most texts are cut the line also says that a longer sequence_length reads more of each
+    (on BBC News, 99.9 % cut at 128 tokens, the defaults fine-tuned at 256 tested at 0.9820, at 128 0.9685-0.9775).
+    """
     lengths = token_counts(tokenizer, texts, sequence_length)
     room = sequence_length - 2
     cut = int(np.sum(lengths > room))
     share = cut / max(len(texts), 1)
     median = int(np.median(lengths)) if len(lengths) else 0
-    return (f"{what}: {cut} of {len(texts)} texts ({share:.1%}) truncated to {room} {tokens_word(tokenizer)}"
+    line = (f"{what}: {cut} of {len(texts)} texts ({share:.1%}) truncated to {room} {tokens_word(tokenizer)}"
             f" (sequence_length {sequence_length}; median length {median} tokens)")
+    if advise and share > 0.5:
+        line += ("; most are cut: a longer sequence_length (up to the encoder's positions) reads more of each, and"
+                 " fine-tuning takes about proportionally longer")
+    return line
