@@ -210,10 +210,15 @@ def _row(stage, trial, values, score, seconds, status="COMPLETED"):
             "status": status}
 
 
+def _carried_values(row):
+    """A trial's values without the head search's `fine_tune_epochs: 0` (it only made those trials head-only)."""
+    return {k: v for k, v in row["values"].items() if k != "fine_tune_epochs" or row["stage"] == spaces.FINE_TUNE}
+
+
 def _entry(row, stages):
     """result.json's `best` for a trial's row: a head trial's values train the head alone when a fine-tuning search
     ran (it did not beat that head), else fine-tune as the run is configured."""
-    values = {k: v for k, v in row["values"].items() if k != "fine_tune_epochs" or row["stage"] == spaces.FINE_TUNE}
+    values = _carried_values(row)
     if row["stage"] == spaces.HEAD and spaces.FINE_TUNE in stages:
         values["fine_tune_epochs"] = 0
     return {"stage": row["stage"], "trial": row["trial"], "score": row["score"], "values": values}
@@ -369,12 +374,9 @@ def tune(recipe, trials=30, fine_tune_trials=8, budget_minutes=None, tuner="baye
                                 " `tl-app run` first.")
             rows += stage_rows
             top = max(stage_rows, key=lambda r: r["score"])
-            best_values = {k: v for k, v in top["values"].items()
-                           if k != "fine_tune_epochs" or stage == spaces.FINE_TUNE}
-            if best is None or top["score"] >= best["score"]:
+            best_values = _carried_values(top)
+            if best is None or top["score"] >= best["score"]:  # a tie goes to fine-tuning
                 best = top
-            else:
-                log.info(f"tune: fine-tuning scored below the head alone ({top['score']:.4f} < {best['score']:.4f})")
             log.info(f"tune: best {stage} trial {top['trial']}: val_{METRIC} {top['score']:.4f} with {best_values}")
         examples = best_trial.validation_examples(recipe, fixed)
     is_own = best_trial.own_test(recipe, fixed, sorted({*space, *EPOCH_FIELDS.values()}))
