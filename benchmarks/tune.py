@@ -12,7 +12,7 @@ Head trials train on cached features; then a fine-tuning search (at most --fine-
 --budget-minutes); then one run of best.yaml on the test split.
 
     python benchmarks/tune.py [--data bbc|fashion] [--trials 30] [--fine-tune-trials 8] [--budget-minutes 90]
-        [--image-size 96] [--out-dir DIR]
+        [--image-size 96] [--sequence-length 256] [--out-dir DIR]
 """
 import argparse
 import json
@@ -30,8 +30,11 @@ FASHION_DEFAULTS_BEST = 0.9065
 def _bbc(args, out_dir):
     from bbc_news import bbc_news_dir
 
-    return "text_folder", dict(data_dir=bbc_news_dir(), preset="offline", test_fraction=0.2,
-                               validation_fraction=0.05, seed=args.seed), 0.98
+    common = dict(data_dir=bbc_news_dir(), preset="offline", test_fraction=0.2, validation_fraction=0.05,
+                  seed=args.seed)
+    if args.sequence_length:
+        common["sequence_length"] = args.sequence_length
+    return "text_folder", common, 0.98
 
 
 def _fashion(args, out_dir):
@@ -54,6 +57,7 @@ def main():
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--base", default="mobilenet_v2", help="fashion: the image base")
     parser.add_argument("--image-size", type=int, default=96, help="fashion: pixels")
+    parser.add_argument("--sequence-length", type=int, help="bbc: tokens per text (default: the recipe's, 128)")
     parser.add_argument("--idx-dir", default="/usr/share/datasets/fashion-mnist", help="fashion: the idx files")
     parser.add_argument("--out-dir", help="default: a temporary directory")
     parser.add_argument("--resume", action="store_true")
