@@ -18,8 +18,8 @@ the least disturbed). Cases, batch 32 each, the shapes the recipes use:
 - text_fine_tune_small: the same with the tests' tiny BERT (2 layers, 32 hidden), sequence length 64: under
   `precision.SMALL_ENCODER_WIDTH` hidden units, `auto` keeps float32.
 
-`tl_app.engine.precision.AUTO_BFLOAT16` holds the cases `mixed_precision=auto`
-turns bfloat16 on for; this script is what that table rests on.
+`tl_app.engine.precision.BFLOAT16_CPUS` holds, per kind of CPU (AMX, AVX512_BF16), the
+cases `mixed_precision=auto` turns bfloat16 on for; this script is what that table rests on.
 
     python benchmarks/precision.py [--cases all] [--steps 5] [--repeats 3]
 """

@@ -8,7 +8,8 @@ from tl_app.engine import precision
 from tl_app.errors import UserError
 
 AMX = {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"}
-NO_AMX = {"avx2", "avx512f", "avx512_bf16"}  # native bf16 dot products, no AMX tiles: not measured faster
+AVX512_BF16 = {"avx2", "avx512f", "avx512_bf16"}  # native bf16 dot products, no AMX tiles (AMD Zen 4)
+AVX2 = {"avx2", "fma"}  # no native bfloat16: emulated
 
 
 def test_auto_keys_on_device_cpu_flags_and_workload():
@@ -16,13 +17,17 @@ def test_auto_keys_on_device_cpu_flags_and_workload():
     assert choose("auto", "gpu").policy == "mixed_float16"
     assert choose("auto", "tpu").policy == "mixed_bfloat16"
     assert choose("auto", "cpu", "text_fine_tune", AMX).policy == "mixed_bfloat16"
-    assert choose("auto", "cpu", "text_fine_tune", NO_AMX).policy == "float32"
-    assert "without AMX" in choose("auto", "cpu", "text_fine_tune", NO_AMX).reason
-    for slower in ("mlp", "image_fine_tune", None):  # measured slower in bfloat16 (or never measured): float32
-        assert choose("auto", "cpu", slower, AMX).policy == "float32"
+    assert choose("auto", "cpu", "text_fine_tune", AVX512_BF16).policy == "mixed_bfloat16"
+    assert choose("auto", "cpu", "text_fine_tune", AVX2).policy == "float32"
+    assert "without AMX or AVX512_BF16" in choose("auto", "cpu", "text_fine_tune", AVX2).reason
+    assert "CPU with AMX" in choose("auto", "cpu", "text_fine_tune", AMX).reason  # AMX first: it has avx512_bf16 too
+    assert "CPU with AVX512_BF16" in choose("auto", "cpu", "text_fine_tune", AVX512_BF16).reason
+    for flags in (AMX, AVX512_BF16):  # measured slower in bfloat16 (or never measured): float32
+        for slower in ("mlp", "image_fine_tune", "text_fine_tune_small", None):
+            assert choose("auto", "cpu", slower, flags).policy == "float32"
     for forced in (None, "float32"):  # none / float32 force float32 even where auto would pick bfloat16
         assert choose(forced, "gpu", "text_fine_tune", AMX).policy == "float32"
-    assert choose("bfloat16", "cpu", "mlp", NO_AMX).policy == "mixed_bfloat16"  # asked for: given, not second-guessed
+    assert choose("bfloat16", "cpu", "mlp", AVX2).policy == "mixed_bfloat16"  # asked for: given, not second-guessed
     assert choose("auto", "cpu", "text_fine_tune", AMX).setting == "bfloat16"
     assert precision.mixed_precision_policy("auto", "cpu", "mlp", AMX) is None
     with pytest.raises(UserError, match="TPUs compute in bfloat16"):
@@ -76,15 +81,15 @@ def test_auto_is_the_default_picks_bfloat16_on_amx_and_records_it_for_config(wor
                               ["mixed_precision=auto"]).mixed_precision == "auto"
 
 
-def test_a_cpu_without_amx_stays_float32_and_none_forces_it(workdir, monkeypatch):
-    ctx, policy, saved = _prepared(workdir, monkeypatch, NO_AMX)
-    assert policy == "float32" and "without AMX" in ctx.precision.reason
+def test_a_cpu_without_native_bfloat16_stays_float32_and_none_forces_it(workdir, monkeypatch):
+    ctx, policy, saved = _prepared(workdir, monkeypatch, AVX2)
+    assert policy == "float32" and "without AMX or AVX512_BF16" in ctx.precision.reason
     assert saved["resolved"]["mixed_precision"] == "float32"
     ctx, policy, saved = _prepared(workdir, monkeypatch, AMX, mixed_precision=None)
     assert policy == "float32" and "mixed_precision" not in saved.get("resolved", {})  # nothing auto to record
 
 
-def test_a_narrow_text_encoder_stays_float32_on_amx(tmp_path):
+def test_a_narrow_text_encoder_stays_float32_on_bfloat16_cpus(tmp_path):
     from tl_app.text.presets import ResolvedPreset, encoder_width
 
     hf, hub = tmp_path / "hf", tmp_path / "hub"
@@ -95,6 +100,7 @@ def test_a_narrow_text_encoder_stays_float32_on_amx(tmp_path):
     assert widths == [384, 32]
     assert encoder_width(ResolvedPreset("bert_tiny_en_uncased", "")) == 128  # keras-hub name: text.encoders' table
     assert encoder_width(ResolvedPreset("hf://someone/model", "")) is None
-    choices = [precision.choose_precision("auto", "cpu", precision.text_workload(w), AMX).policy
-               for w in (*widths, 128, None)]
-    assert choices == ["mixed_bfloat16", "float32", "float32", "mixed_bfloat16"]  # unknown width: taken as wide
+    for flags in (AMX, AVX512_BF16):
+        choices = [precision.choose_precision("auto", "cpu", precision.text_workload(w), flags).policy
+                   for w in (*widths, 128, None)]
+        assert choices == ["mixed_bfloat16", "float32", "float32", "mixed_bfloat16"]  # unknown width: taken as wide

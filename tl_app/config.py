@@ -54,7 +54,8 @@ class RecipeConfig:
     early_stopping_monitor: str = "val_loss"
     restore_best_weights: bool = True
     class_weight: typing.Optional[str] = None  # None, or "auto" (balanced)
-    # auto: float16 on GPU, bfloat16 on TPU and on AMX CPUs where measured faster, else float32 (engine.precision);
+    # auto: float16 on GPU, bfloat16 on TPU and on AMX / AVX512_BF16 CPUs where measured faster, else float32
+    # (engine.precision);
     # none | float32 | bfloat16 | float16 force one.
     mixed_precision: typing.Optional[str] = "auto"
     deterministic: bool = False  # op determinism (slower); seeds are always set

@@ -117,7 +117,8 @@ class Recipe:
     # otherwise is refused in one line (the image family's base and width), instead of a weights mismatch.
     architecture_fields: ClassVar[tuple] = ()
     # The benchmarks/precision.py case this recipe's training resembles: `mixed_precision=auto` turns bfloat16 on
-    # for it on an AMX CPU when that case measured faster (tl_app.engine.precision). None: float32 on CPU.
+    # for it on a CPU with native bfloat16 (AMX, AVX512_BF16) where that case measured faster
+    # (tl_app.engine.precision). None: float32 on CPU.
     precision_workload: ClassVar[Optional[str]] = None
     # The config field naming the pretrained base that `tl-app select` ranks and `base=auto` chooses, or None.
     base_field: ClassVar[Optional[str]] = None
