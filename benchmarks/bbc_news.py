@@ -7,7 +7,8 @@ stratified fractions: 20% test, 5% validation, 75% train (the 80/20 split's
 through `tl_app.engine.trainer.Trainer`, with a test evaluation after each.
 
     python benchmarks/bbc_news.py [--preset offline|minilm_l3] [--sequence-length 128] [--fine-tune-epochs 3] [--adapt-epochs 0]
-        [--adapt-learning-rate R] [--adapt-head-epochs N] [--every 1] [--out result.json]
+        [--adapt-learning-rate R] [--adapt-head-epochs N] [--every 1] [--mixed-precision float32|bfloat16|auto]
+        [--seed 42] [--out result.json]
 
 `--every N` keeps every N-th article of each class (sorted names; linked, not copied) before the split: the
 benchmark table's quick size (N = 3: 743 articles, 149 of them test).
@@ -60,7 +61,8 @@ def build_parser():
     parser.add_argument("--adapt-learning-rate", type=float, default=None, help="default: the recipe's")
     parser.add_argument("--adapt-head-epochs", type=int, default=None, help="the new head's warm-up; default: the recipe's")
     parser.add_argument("--adapt-head-learning-rate", type=float, default=None, help="default: the recipe's")
-    parser.add_argument("--mixed-precision", default=None, help="e.g. bfloat16 (default: float32)")
+    parser.add_argument("--mixed-precision", default=None,
+                        help="float32 (the default), bfloat16, or auto: what `tl-app run` picks on this CPU")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--every", type=int, default=1, help="keep every N-th article of each class (quick runs)")
     parser.add_argument("--out", help="also write the result as JSON here")
@@ -90,6 +92,7 @@ def _run(args, data_dir):
 
     from tl_app import registry
     from tl_app.engine.optimizers import check_options
+    from tl_app.engine.precision import choose_precision
     from tl_app.engine.trainer import Trainer
 
     recipe = registry.get("text_folder")(None)
@@ -102,13 +105,17 @@ def _run(args, data_dir):
     if args.adapt_head_epochs is not None:
         cfg.adapt_head_epochs = args.adapt_head_epochs
     cfg.adapt_head_learning_rate = args.adapt_head_learning_rate or cfg.adapt_head_learning_rate
-    keras.mixed_precision.set_global_policy(f"mixed_{args.mixed_precision}" if args.mixed_precision else "float32")
     keras.utils.set_random_seed(cfg.seed)
 
     started = time.time()
     data = recipe.load_data()
     for note in data.notes:
         print(note, flush=True)
+    # As the pipeline does (pipeline.prepare.set_float_policy): after the data (auto's workload depends on the
+    # encoder), before the model.
+    precision = choose_precision(args.mixed_precision or "float32", "cpu", recipe.precision_workload)
+    keras.mixed_precision.set_global_policy(precision.policy)
+    print(f"float policy: {precision.policy} ({precision.reason})", flush=True)
     model = recipe.build_model(data)
     trainer = Trainer(recipe, data, model, callbacks=[])
     phases = recipe.phases(model)
@@ -116,6 +123,7 @@ def _run(args, data_dir):
     train_texts, test_texts = sum(1 for _ in data.train), sum(1 for _ in data.test)
     result = {"preset": cfg.preset, "train_texts": train_texts, "test_texts": test_texts, "sequence_length": cfg.sequence_length, "batch_size": cfg.batch_size, "head_epochs": cfg.epochs,
               "fine_tune_epochs": cfg.fine_tune_epochs, "mixed_precision": args.mixed_precision or "float32",
+              "float_policy": precision.policy, "float_policy_reason": precision.reason,
               "adapt_epochs": cfg.adapt_epochs, "adapt_learning_rate": cfg.adapt_learning_rate,
               "adapt_head_epochs": cfg.adapt_head_epochs if cfg.adapt_epochs else 0,
               "adapt_head_learning_rate": cfg.adapt_head_learning_rate, "seed": cfg.seed,

@@ -8,7 +8,7 @@ augmentation), printing test accuracy and wall time after each.
 Target: head >= 0.85, fine-tune higher.
 
     python benchmarks/fashion_png.py [--idx-dir /usr/share/datasets/fashion-mnist] [--fine-tune-epochs N]
-        [--train-per-class 1000] [--set KEY=VALUE ...]
+        [--train-per-class 1000] [--mixed-precision float32|bfloat16|auto] [--set KEY=VALUE ...]
 
 Measured here (2 cores), 9,000 train / 1,000 validation / 2,000 test images;
 the head phase scored 0.8835 (18-26 s) every time. Fine-tune phase:
@@ -75,10 +75,13 @@ def main():
                         help="training images per class (the acceptance set: 1,000; Fashion-MNIST has 6,000)")
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                         help="more config overrides, e.g. --set rotation=0")
+    parser.add_argument("--mixed-precision", default="float32",
+                        help="float32 (the default), bfloat16, or auto: what `tl-app run` picks on this CPU")
     args = parser.parse_args()
 
     import keras
 
+    from tl_app.engine.precision import choose_precision
     from tl_app.engine.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,6 +96,10 @@ def main():
         started = time.time()
         data = recipe.load_data()
         print(f"loaded data in {time.time() - started:.1f} s; " + "; ".join(data.notes), flush=True)
+        # As the pipeline does (pipeline.prepare.set_float_policy): after the data, before the model.
+        precision = choose_precision(args.mixed_precision, "cpu", recipe.precision_workload)
+        keras.mixed_precision.set_global_policy(precision.policy)
+        print(f"float policy: {precision.policy} ({precision.reason})", flush=True)
         model = recipe.build_model(data)
         trainer = Trainer(recipe, data, model, callbacks=[])
         results = []
