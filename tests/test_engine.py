@@ -323,3 +323,22 @@ def test_in_memory_data_is_batched_by_index_in_the_same_order_as_shuffling_eleme
             assert len(got) == 13 and all((g == w).all() for g, w in zip(got, want))
         assert all((b[0].numpy()[:, 0] == 3 * b[1].numpy()).all() for b in ours)  # inputs stay with their labels
     assert int(batched(fast, 8, drop_remainder=True).cardinality()) == 12
+
+
+
+def test_batches_run_without_the_autotune_thread_whose_wait_stalls_every_epoch_boundary():
+    """Dropping a tf.data iterator waits for its autotuning thread's next optimization (up to 60 s, no CPU used);
+    Keras drops one per epoch. The batches the Trainer fits and evaluates (in memory or streamed) have it off,
+    and still give every element once per epoch."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tl_app.data.arrays import tensor_slices
+    from tl_app.engine.datasets import batched
+
+    x, y = np.arange(60, dtype="float32").reshape(20, 3), np.arange(20)
+    for data in (tensor_slices((x, y)), tf.data.Dataset.from_tensor_slices((x, y))):
+        for shuffle in (True, False):
+            ds = batched(data, 8, shuffle=shuffle, seed=1)
+            assert ds.options().autotune.enabled is False
+            assert sorted(np.concatenate([b[1].numpy() for b in ds])) == list(range(20))

@@ -84,6 +84,7 @@ def test_masks_are_a_function_of_seed_epoch_and_batch_only(preprocessor):
         ds, steps = masked_batches(preprocessor, token_ids, 8, seed, range(first, 3))
         batches = list(ds.as_numpy_iterator())
         assert steps == 5 and len(batches) == 5 * (3 - first)
+        assert ds.options().autotune.enabled is False  # engine.datasets.without_autotune_thread: no stall at the end
         return [batches[i:i + 5] for i in range(0, len(batches), 5)]
 
     from_start, resumed, other_seed = epochs(0), epochs(1), epochs(0, seed=7)
