@@ -38,8 +38,8 @@ def batched(dataset, batch_size, shuffle=False, seed=None, shuffle_buffer=10_000
 
 
 def without_autotune_thread(dataset):
-    """`dataset` without tf.data's model-based autotuning thread; its `AUTOTUNE` maps then run one call per core
-    (TensorFlow's starting value) and its prefetches keep their own buffer tuning.
+    """`dataset` without tf.data's model-based autotuning thread; its `AUTOTUNE` maps then run one call per core,
+    at most 16 (TensorFlow's starting value), and its prefetches keep their own buffer tuning.
 
     Why: Keras's `fit` makes a new iterator every epoch and drops the last one when it ends, and dropping an
     iterator waits for that thread's next scheduled optimization (its period doubles up to 60 s), with no CPU

@@ -107,8 +107,11 @@ def split_key(extractor_hash, dataset):
     """The store key of one split: the extractor's digest plus every `(inputs, label)` of unbatched `dataset`, in order."""
     import tensorflow as tf
 
+    from tl_app.engine.datasets import without_autotune_thread
+
     digest = extractor_hash.copy()
-    for inputs, labels in dataset.batch(HASH_BATCH).prefetch(tf.data.AUTOTUNE):
+    # Without the autotune thread, as the training batches: a dropped iterator can wait for its next optimization.
+    for inputs, labels in without_autotune_thread(dataset.batch(HASH_BATCH).prefetch(tf.data.AUTOTUNE)):
         for tensor in tf.nest.flatten(inputs):
             _hash_array(digest, tensor.numpy())
         _hash_array(digest, labels.numpy())

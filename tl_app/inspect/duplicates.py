@@ -43,8 +43,10 @@ def content_hashes(dataset):
     """
     import tensorflow as tf
 
+    from tl_app.engine.datasets import without_autotune_thread
+
     hashes = []
-    for inputs, _ in dataset.batch(256).prefetch(tf.data.AUTOTUNE):
+    for inputs, _ in without_autotune_thread(dataset.batch(256).prefetch(tf.data.AUTOTUNE)):
         columns = [np.asarray(t.numpy()) for t in tf.nest.flatten(inputs)]
         for row in range(len(columns[0])):
             digest = hashlib.sha1()
