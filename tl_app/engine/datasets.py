@@ -30,11 +30,17 @@ def batched(dataset, batch_size, shuffle=False, seed=None, shuffle_buffer=10_000
         gathered = indices.batch(batch_size, drop_remainder=drop_remainder).map(
             lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), constants), num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True)
-        return without_autotune_thread(with_data_sharding(gathered.prefetch(tf.data.AUTOTUNE)))
+        return ready_to_fit(gathered)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    batches = dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
-    return without_autotune_thread(with_data_sharding(batches))
+    return ready_to_fit(dataset.batch(batch_size, drop_remainder=drop_remainder))
+
+
+def ready_to_fit(batches):
+    """How every batched dataset the Trainer fits ends: prefetched, sharded by element, without the autotune thread."""
+    import tensorflow as tf
+
+    return without_autotune_thread(with_data_sharding(batches.prefetch(tf.data.AUTOTUNE)))
 
 
 def without_autotune_thread(dataset):

@@ -121,8 +121,7 @@ def masked_batches(preprocessor, token_ids, batch_size, seed, epochs, shuffle=Tr
     """
     import tensorflow as tf
 
-    from tl_app.engine.datasets import without_autotune_thread
-    from tl_app.engine.strategies import with_data_sharding
+    from tl_app.engine.datasets import ready_to_fit
 
     epochs = [int(e) for e in epochs]
     n = len(token_ids)
@@ -149,7 +148,7 @@ def masked_batches(preprocessor, token_ids, batch_size, seed, epochs, shuffle=Tr
 
     ds = tf.data.Dataset.from_tensor_slices((orders, tf.constant(epochs, tf.int64))).flat_map(one_epoch)
     ds = ds.map(mask)  # each call seeds the RNG for its batch alone: any order of calls gives the same batches
-    return without_autotune_thread(with_data_sharding(ds.prefetch(tf.data.AUTOTUNE))), steps
+    return ready_to_fit(ds), steps
 
 
 def heldout_batches(preprocessor, token_ids, batch_size, seed):
