@@ -92,7 +92,7 @@ def _run(args, data_dir):
 
     from tl_app import registry
     from tl_app.engine.optimizers import check_options
-    from tl_app.engine.precision import choose_precision
+    from tl_app.engine.precision import apply_precision
     from tl_app.engine.trainer import Trainer
 
     recipe = registry.get("text_folder")(None)
@@ -113,8 +113,7 @@ def _run(args, data_dir):
         print(note, flush=True)
     # As the pipeline does (pipeline.prepare.set_float_policy): after the data (auto's workload depends on the
     # encoder), before the model.
-    precision = choose_precision(args.mixed_precision or "float32", "cpu", recipe.precision_workload)
-    keras.mixed_precision.set_global_policy(precision.policy)
+    precision = apply_precision(args.mixed_precision or "float32", "cpu", recipe.precision_workload)
     print(f"float policy: {precision.policy} ({precision.reason})", flush=True)
     model = recipe.build_model(data)
     trainer = Trainer(recipe, data, model, callbacks=[])

@@ -81,7 +81,7 @@ def main():
 
     import keras
 
-    from tl_app.engine.precision import choose_precision
+    from tl_app.engine.precision import apply_precision
     from tl_app.engine.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,8 +97,7 @@ def main():
         data = recipe.load_data()
         print(f"loaded data in {time.time() - started:.1f} s; " + "; ".join(data.notes), flush=True)
         # As the pipeline does (pipeline.prepare.set_float_policy): after the data, before the model.
-        precision = choose_precision(args.mixed_precision, "cpu", recipe.precision_workload)
-        keras.mixed_precision.set_global_policy(precision.policy)
+        precision = apply_precision(args.mixed_precision, "cpu", recipe.precision_workload)
         print(f"float policy: {precision.policy} ({precision.reason})", flush=True)
         model = recipe.build_model(data)
         trainer = Trainer(recipe, data, model, callbacks=[])

@@ -160,6 +160,23 @@ def bfloat16_cpu(flags):
     return next((cpu for cpu in BFLOAT16_CPUS if cpu.flags <= frozenset(flags)), None)
 
 
+def apply_precision(setting, device, workload=None):
+    """Choose the float policy (`choose_precision`) and make it Keras's global one; returns the PrecisionChoice.
+
+    Call it after the data (a text recipe's workload depends on its encoder) and before building the model (layers
+    read the global policy when built).
+
+    Examples:
+        >>> apply_precision("float32", "cpu").policy
+        'float32'
+    """
+    import keras
+
+    choice = choose_precision(setting, device, workload)
+    keras.mixed_precision.set_global_policy(choice.policy)
+    return choice
+
+
 def mixed_precision_policy(setting, device, workload=None, flags=None):
     """The Keras dtype policy name for config `mixed_precision`, or None for float32 (see `choose_precision`).
 

@@ -97,13 +97,10 @@ def set_float_policy(ctx):
     """The float policy (`engine.precision`): after `load_data` (a text recipe's workload depends on the encoder it
     resolved), before any model is built (layers read the global policy when built). Logged with its reason;
     `auto`'s result is recorded in config.json."""
-    import keras
-
-    from tl_app.engine.precision import choose_precision
+    from tl_app.engine.precision import apply_precision
 
     cfg = ctx.config
-    ctx.precision = choose_precision(cfg.mixed_precision, ctx.choice.device, ctx.recipe.precision_workload)
-    keras.mixed_precision.set_global_policy(ctx.precision.policy)
+    ctx.precision = apply_precision(cfg.mixed_precision, ctx.choice.device, ctx.recipe.precision_workload)
     log.info(f"float policy: {ctx.precision.policy} ({ctx.precision.reason}; config mixed_precision="
              f"{cfg.mixed_precision}, device {ctx.choice.device})")
 

@@ -142,7 +142,7 @@ def score_bases(recipe_for, bases, limits=None, store=None, earlier=None):
     """
     import keras
 
-    from tl_app.engine.precision import choose_precision
+    from tl_app.engine.precision import apply_precision
     from tl_app.engine.strategies import choose_strategy, configure_numerics
 
     limits = limits or {}
@@ -160,8 +160,7 @@ def score_bases(recipe_for, bases, limits=None, store=None, earlier=None):
                 reused = recipe.reuse_data(data) if data is not None else None
                 data = reused if reused is not None else recipe.load_data()
                 # The float policy a run of this base would train in: its features (and store keys) are the run's.
-                precision = choose_precision(recipe.config.mixed_precision, choice.device, recipe.precision_workload)
-                keras.mixed_precision.set_global_policy(precision.policy)
+                apply_precision(recipe.config.mixed_precision, choice.device, recipe.precision_workload)
                 scores.append(_score(recipe, data, base, limits, recipe.config.batch_size, recipe.config.seed, store,
                                      earlier or {}))
             except UserError as exc:
