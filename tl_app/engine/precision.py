@@ -44,7 +44,7 @@ class BFloat16Cpu:
 
 # First match wins: Sapphire Rapids has avx512_bf16 too, and its AMX figures are the ones that apply.
 # benchmarks/precision.py, steps/s bfloat16 / float32, batch 32, best of 3 interleaved:
-# - AMX (2-core Sapphire Rapids): text_fine_tune (BERT 6x384, seq 128) 1.76; mlp 0.99, image_head 0.95,
+# - AMX (2-core Sapphire Rapids): text_fine_tune (BERT 6x384, seq 128) 1.76 (1.43 on a quiet host, 2026-12-08); mlp 0.99, image_head 0.95,
 #   image_fine_tune (MobileNetV2 96 px) 0.68, feature_extraction (MobileNetV2 forward) 0.72.
 # - AVX512_BF16 without AMX (2-core AMD EPYC, Zen 4, quiet): text_fine_tune 1.51; mlp 0.98, image_head 0.95,
 #   image_fine_tune 0.78, feature_extraction 0.83 (and a BBC News fine-tune epoch: docs/speed.md).
